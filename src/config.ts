@@ -1,0 +1,321 @@
+/**
+ * Configuration: the environment is read here and nowhere else, checked once at startup and
+ * frozen. A bad value throws a ConfigError whose message is one line naming the variable.
+ */
+import { randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { isAbsolute, join, resolve } from 'node:path'
+import ipaddr from 'ipaddr.js'
+
+export type Env = Readonly<Record<string, string | undefined>>
+
+export interface JwtKeyConfig {
+  readonly kind: 'secret' | 'pem'
+  /** HS256 secret bytes, or the PEM text of an Ed25519 / P-256 private key. */
+  readonly material: string
+}
+
+export interface EncryptionKey {
+  readonly kid: string
+  readonly key: Buffer
+}
+
+export interface BootstrapAdmin {
+  readonly username: string
+  readonly email: string
+  readonly password: string
+}
+
+export interface Config {
+  readonly env: 'development' | 'production' | 'test'
+  readonly host: string
+  readonly port: number
+  readonly dataDir: string
+  readonly databaseUrl: string
+  readonly redisUrl: string | null
+  readonly jwt: JwtKeyConfig
+  readonly jwtIssuer: string
+  readonly jwtAudience: string
+  readonly accessTokenTtlSeconds: number
+  readonly refreshTokenTtlSeconds: number
+  readonly encryptionKeys: readonly EncryptionKey[]
+  readonly webhookSecrets: readonly string[]
+  readonly allowedOrigins: readonly string[]
+  readonly trustProxy: readonly string[]
+  readonly egressAllow: readonly string[]
+  readonly smtpUrl: string | null
+  readonly mailFrom: string
+  readonly resetLinkBase: string
+  readonly bootstrapAdmin: BootstrapAdmin | null
+  readonly passwordCompositionRules: boolean
+  readonly hashConcurrency: number
+  readonly hashQueueLimit: number
+  readonly logLevel: string
+}
+
+/** A configuration mistake: the message names the variable and says what is wrong. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`)
+  }
+}
+
+const PLACEHOLDERS = /^(changeme|change-me|secret|password|your[-_]?secret.*|x+|0+|test.*)$/i
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** Parses and validates the environment into a frozen Config; generates dev secrets on disk. */
+export function loadConfig(env: Env = process.env): Config {
+  const mode = oneOf(env, 'NODE_ENV', ['development', 'production', 'test'], 'development')
+  const production = mode === 'production'
+  const dataDir = resolve(str(env, 'DATA_DIR') ?? './data')
+  const secrets = new DevSecrets(dataDir, production)
+
+  const allowedOrigins = list(env, 'ALLOWED_ORIGINS').map((o) => origin(o))
+  const trustProxy = list(env, 'TRUST_PROXY').map((p) => addressOrCidr('TRUST_PROXY', p))
+  if (production && trustProxy.length === 0 && str(env, 'UNSAFE_ALLOW_PLAIN_HTTP') !== 'true') {
+    throw new ConfigError(
+      'TRUST_PROXY',
+      'production needs a trusted TLS-terminating proxy (or UNSAFE_ALLOW_PLAIN_HTTP=true)',
+    )
+  }
+
+  const config: Config = {
+    env: mode,
+    host: str(env, 'HOST') ?? '127.0.0.1',
+    port: int(env, 'PORT', 8000, 0, 65535),
+    dataDir,
+    databaseUrl: databaseUrl(env, dataDir),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    jwt: jwtKey(env, secrets),
+    jwtIssuer: str(env, 'JWT_ISSUER') ?? 'rampart',
+    jwtAudience: str(env, 'JWT_AUDIENCE') ?? 'rampart-api',
+    accessTokenTtlSeconds: int(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 60, 3600),
+    refreshTokenTtlSeconds: int(env, 'REFRESH_TOKEN_TTL_SECONDS', 7 * 86400, 300, 90 * 86400),
+    encryptionKeys: encryptionKeys(env, secrets),
+    webhookSecrets: webhookSecrets(env, secrets),
+    allowedOrigins,
+    trustProxy,
+    egressAllow: list(env, 'EGRESS_ALLOW').map((e) => egressEntry(e)),
+    smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:']),
+    mailFrom: str(env, 'MAIL_FROM') ?? 'Rampart <no-reply@localhost>',
+    resetLinkBase: url(env, 'RESET_LINK_BASE', ['http:', 'https:']) ?? 'http://localhost:8000/reset',
+    bootstrapAdmin: bootstrapAdmin(env),
+    passwordCompositionRules: bool(env, 'PASSWORD_COMPOSITION_RULES', true),
+    hashConcurrency: int(env, 'PASSWORD_HASH_CONCURRENCY', 2, 1, 64),
+    hashQueueLimit: int(env, 'PASSWORD_HASH_QUEUE', 64, 0, 10_000),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, mode === 'test' ? 'silent' : 'info'),
+  }
+  return Object.freeze(config)
+}
+
+function str(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim()
+  return value === undefined || value === '' ? undefined : value
+}
+
+function list(env: Env, name: string): string[] {
+  return (str(env, name) ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = str(env, name)
+  if (raw === undefined) return fallback
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number, got "${raw}"`)
+  const value = Number(raw)
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}`)
+  return value
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = str(env, name)
+  if (raw === undefined) return fallback
+  if (raw === 'true' || raw === '1') return true
+  if (raw === 'false' || raw === '0') return false
+  throw new ConfigError(name, `expected true or false, got "${raw}"`)
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = str(env, name)
+  if (raw === undefined) return fallback
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got "${raw}"`)
+  }
+  return raw as T
+}
+
+function url(env: Env, name: string, protocols: readonly string[]): string | null {
+  const raw = str(env, name)
+  if (raw === undefined) return null
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL')
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `scheme must be one of ${protocols.join(', ')}`)
+  }
+  return raw
+}
+
+function databaseUrl(env: Env, dataDir: string): string {
+  const raw = str(env, 'DATABASE_URL')
+  if (raw === undefined) return `sqlite:${join(dataDir, 'rampart.db')}`
+  if (raw.startsWith('sqlite:')) {
+    const path = raw.slice('sqlite:'.length)
+    if (path === '') throw new ConfigError('DATABASE_URL', 'sqlite: needs a file path')
+    return path === ':memory:' || isAbsolute(path) ? raw : `sqlite:${resolve(path)}`
+  }
+  if (/^postgres(ql)?:\/\//.test(raw)) return url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']) ?? raw
+  throw new ConfigError('DATABASE_URL', 'expected sqlite:PATH or postgres://...')
+}
+
+function origin(raw: string): string {
+  if (raw === '*' || raw.toLowerCase() === 'null') {
+    throw new ConfigError('ALLOWED_ORIGINS', `"${raw}" is refused: list each origin explicitly`)
+  }
+  let parsed: URL
+  try {
+    parsed = new URL(raw)
+  } catch {
+    throw new ConfigError('ALLOWED_ORIGINS', `"${raw}" is not an origin like https://app.example`)
+  }
+  if (!['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== raw.replace(/\/$/, '')) {
+    throw new ConfigError('ALLOWED_ORIGINS', `"${raw}" is not an origin like https://app.example`)
+  }
+  return parsed.origin
+}
+
+function addressOrCidr(name: string, raw: string): string {
+  try {
+    if (raw.includes('/')) ipaddr.parseCIDR(raw)
+    else ipaddr.parse(raw)
+    return raw
+  } catch {
+    throw new ConfigError(name, `"${raw}" is not an IP address or CIDR`)
+  }
+}
+
+function egressEntry(raw: string): string {
+  if (ipaddr.isValid(raw) || raw.includes('/')) return addressOrCidr('EGRESS_ALLOW', raw)
+  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(raw)) {
+    throw new ConfigError('EGRESS_ALLOW', `"${raw}" is not a hostname, IP address or CIDR`)
+  }
+  return raw.toLowerCase()
+}
+
+function strongSecret(name: string, value: string, minBytes: number): string {
+  if (Buffer.byteLength(value) < minBytes) {
+    throw new ConfigError(name, `must be at least ${minBytes} bytes`)
+  }
+  if (PLACEHOLDERS.test(value) || new Set(value).size < 8) {
+    throw new ConfigError(name, 'looks like a placeholder; generate a random value')
+  }
+  return value
+}
+
+function jwtKey(env: Env, secrets: DevSecrets): JwtKeyConfig {
+  const file = str(env, 'JWT_PRIVATE_KEY_FILE')
+  const secret = str(env, 'JWT_SECRET')
+  if (file !== undefined && secret !== undefined) {
+    throw new ConfigError('JWT_SECRET', 'set either JWT_SECRET or JWT_PRIVATE_KEY_FILE, not both')
+  }
+  if (file !== undefined) {
+    try {
+      return { kind: 'pem', material: readFileSync(file, 'utf8') }
+    } catch {
+      throw new ConfigError('JWT_PRIVATE_KEY_FILE', 'cannot be read')
+    }
+  }
+  const value = secret ?? secrets.get('JWT_SECRET', () => randomBytes(48).toString('base64url'))
+  return { kind: 'secret', material: strongSecret('JWT_SECRET', value, 32) }
+}
+
+function encryptionKeys(env: Env, secrets: DevSecrets): EncryptionKey[] {
+  const raw =
+    str(env, 'ENCRYPTION_KEYS') ??
+    secrets.get('ENCRYPTION_KEYS', () => `k1:${randomBytes(32).toString('base64')}`)
+  const keys = raw.split(',').map((entry) => {
+    const match = /^([A-Za-z0-9_-]{1,32}):([A-Za-z0-9+/=_-]+)$/.exec(entry.trim())
+    const key = match?.[2] === undefined ? undefined : Buffer.from(match[2], 'base64')
+    if (match?.[1] === undefined || key?.length !== 32) {
+      throw new ConfigError('ENCRYPTION_KEYS', 'expected kid:base64key entries with 32-byte keys')
+    }
+    if (new Set(key).size < 8) throw new ConfigError('ENCRYPTION_KEYS', 'a key is not random')
+    return { kid: match[1], key }
+  })
+  if (new Set(keys.map((k) => k.kid)).size !== keys.length) {
+    throw new ConfigError('ENCRYPTION_KEYS', 'key ids must be unique')
+  }
+  return keys
+}
+
+function webhookSecrets(env: Env, secrets: DevSecrets): string[] {
+  const raw =
+    str(env, 'WEBHOOK_SECRETS') ??
+    secrets.get('WEBHOOK_SECRETS', () => `whsec_${randomBytes(32).toString('base64url')}`)
+  return raw.split(',').map((s) => strongSecret('WEBHOOK_SECRETS', s.trim(), 32))
+}
+
+function bootstrapAdmin(env: Env): BootstrapAdmin | null {
+  const username = str(env, 'BOOTSTRAP_ADMIN_USERNAME')
+  const email = str(env, 'BOOTSTRAP_ADMIN_EMAIL')
+  const password = env.BOOTSTRAP_ADMIN_PASSWORD
+  const given = [username, email, password].filter((v) => v !== undefined && v !== '').length
+  if (given === 0) return null
+  if (username === undefined || email === undefined || password === undefined || given !== 3) {
+    throw new ConfigError(
+      'BOOTSTRAP_ADMIN_USERNAME',
+      'set BOOTSTRAP_ADMIN_USERNAME, BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD together',
+    )
+  }
+  return { username, email, password }
+}
+
+/**
+ * Development secrets: generated once into $DATA_DIR/secrets.json (mode 0600) and reused.
+ * In production a missing secret is a startup error instead.
+ */
+class DevSecrets {
+  private readonly file: string
+  private values: Record<string, string> | undefined
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly production: boolean,
+  ) {
+    this.file = join(dataDir, 'secrets.json')
+  }
+
+  get(name: string, generate: () => string): string {
+    if (this.production) throw new ConfigError(name, 'is required when NODE_ENV=production')
+    const values = this.load()
+    const existing = values[name]
+    if (existing !== undefined) return existing
+    values[name] = generate()
+    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 })
+    writeFileSync(this.file, JSON.stringify(values, null, 2) + '\n', { mode: 0o600 })
+    chmodSync(this.file, 0o600)
+    return values[name]
+  }
+
+  private load(): Record<string, string> {
+    if (this.values !== undefined) return this.values
+    this.values = {}
+    if (existsSync(this.file)) {
+      try {
+        this.values = JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, string>
+      } catch {
+        throw new ConfigError('DATA_DIR', `${this.file} is not valid JSON; remove it to regenerate`)
+      }
+    }
+    return this.values
+  }
+}

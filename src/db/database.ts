@@ -1,0 +1,59 @@
+/** Opens the configured database: embedded SQLite by default, PostgreSQL by URL. */
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import SQLite from 'better-sqlite3'
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
+import pg from 'pg'
+import type { Database, Db, Dialect } from './schema.js'
+
+export interface DatabaseHandle {
+  readonly db: Db
+  readonly dialect: Dialect
+  /** Answers true when the database responds to a trivial query. */
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
+
+/** `sqlite:PATH` or `postgres://...` (an optional `?schema=name` selects a search_path). */
+export function openDatabase(url: string): DatabaseHandle {
+  const handle = url.startsWith('sqlite:') ? openSqlite(url.slice(7)) : openPostgres(url)
+  return {
+    ...handle,
+    async ping() {
+      try {
+        await sql`select 1`.execute(handle.db)
+        return true
+      } catch {
+        return false
+      }
+    },
+    close: () => handle.db.destroy(),
+  }
+}
+
+function openSqlite(path: string): { db: Db; dialect: Dialect } {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  const database = new SQLite(path)
+  // SQLite pragmas: WAL for concurrent readers, FULL sync so a committed write survives a crash.
+  database.pragma('journal_mode = WAL')
+  database.pragma('synchronous = FULL')
+  database.pragma('foreign_keys = ON')
+  database.pragma('busy_timeout = 5000')
+  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), dialect: 'sqlite' }
+}
+
+function openPostgres(url: string): { db: Db; dialect: Dialect } {
+  const parsed = new URL(url)
+  const schema = parsed.searchParams.get('schema')
+  parsed.searchParams.delete('schema')
+  if (schema !== null && !SCHEMA_NAME.test(schema)) throw new Error('invalid schema name in DATABASE_URL')
+
+  const pool = new pg.Pool({ connectionString: parsed.toString(), max: 10 })
+  if (schema !== null) {
+    // The schema name was checked against SCHEMA_NAME above, so quoting it is safe here.
+    pool.on('connect', (client) => void client.query(`set search_path to "${schema}"`))
+  }
+  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' }
+}

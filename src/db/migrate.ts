@@ -1,0 +1,35 @@
+/** Applies the numbered migrations in src/db/migrations, the same set on SQLite and PostgreSQL. */
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely'
+import type { Db, Dialect } from './schema.js'
+import * as foundation from './migrations/001-foundation.js'
+
+interface Step {
+  up(db: Kysely<unknown>, dialect: Dialect): Promise<void>
+}
+
+const STEPS: Record<string, Step> = {
+  '001-foundation': foundation,
+}
+
+class InCodeProvider implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
+
+  getMigrations(): Promise<Record<string, Migration>> {
+    const entries = Object.entries(STEPS).map(([name, step]) => {
+      const migration: Migration = { up: (db) => step.up(db, this.dialect) }
+      return [name, migration] as const
+    })
+    return Promise.resolve(Object.fromEntries(entries))
+  }
+}
+
+/** Runs every pending migration; throws with the failing step's name when one fails. */
+export async function migrateToLatest(db: Db, dialect: Dialect): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: new InCodeProvider(dialect) })
+  const { error, results } = await migrator.migrateToLatest()
+  const failed = results?.find((r) => r.status === 'Error')
+  if (error !== undefined) {
+    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed`, { cause: error })
+  }
+  return (results ?? []).map((r) => r.migrationName)
+}

@@ -1,0 +1,65 @@
+/**
+ * Response headers (OWASP HTTP Headers Cheat Sheet) through @fastify/helmet, CORS through
+ * @fastify/cors, and the few headers neither library sets.
+ */
+import cors from '@fastify/cors'
+import helmet from '@fastify/helmet'
+import type { FastifyInstance } from 'fastify'
+import type { Config } from '../config.js'
+import { PUBLIC } from '../security/access.js'
+
+// Helmet has no Permissions-Policy support, so this one header is set here.
+const PERMISSIONS_POLICY = 'geolocation=(), microphone=(), camera=(), payment=(), usb=()'
+const HSTS = 'max-age=31536000; includeSubDomains'
+
+export async function registerSecurityHeaders(app: FastifyInstance, config: Config): Promise<void> {
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        baseUri: ["'self'"],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+        objectSrc: ["'none'"],
+        imgSrc: ["'self'", 'data:'],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+      },
+    },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'strict-origin-when-cross-origin' },
+    crossOriginOpenerPolicy: { policy: 'same-origin' },
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+    crossOriginEmbedderPolicy: false,
+    xssFilter: true,
+    noSniff: true,
+    hidePoweredBy: true,
+    // HSTS is only meaningful over HTTPS, so it is set below per request (RFC 6797 7.2).
+    strictTransportSecurity: false,
+  })
+
+  // The CORS plugin answers preflights on its own `OPTIONS *` route; a preflight carries no
+  // credentials (Fetch standard, CORS-preflight request), so that route is public.
+  app.addHook('onRoute', (route) => {
+    if (route.method === 'OPTIONS' && route.url === '*') route.config = { ...route.config, policy: PUBLIC }
+  })
+  await app.register(cors, {
+    origin: config.allowedOrigins.length === 0 ? false : [...config.allowedOrigins],
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowedHeaders: ['Authorization', 'Content-Type'],
+    maxAge: 600,
+    credentials: false,
+    strictPreflight: true,
+  })
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('permissions-policy', PERMISSIONS_POLICY)
+    reply.header('x-request-id', request.id)
+    if (request.protocol === 'https') reply.header('strict-transport-security', HSTS)
+    // Tokens and personal data must never sit in a shared or browser cache (ASVS 8.2.1).
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+    reply.removeHeader('server')
+    return payload
+  })
+}

@@ -1,0 +1,107 @@
+/**
+ * PATCH /users/{id}: field ownership (only admins touch roles and is_active: no mass assignment
+ * of privileges, OWASP API3), re-authentication for a password change (ASVS 2.1.6), and session
+ * termination on deactivation, role change and password change, all in one transaction.
+ */
+import type { FastifyRequest } from 'fastify'
+import type { Updateable } from 'kysely'
+import type { AppContext } from '../../context.js'
+import type { UsersTable } from '../../db/schema.js'
+import { isUniqueViolation } from '../../db/errors.js'
+import { recordEvent } from '../../http/authenticate.js'
+import { AppError, forbidden, invalid, notFound } from '../../http/errors.js'
+import { hasRole, type Principal } from '../../security/access.js'
+import { isoAt } from '../../security/clock.js'
+import { revokeUserSessions } from '../sessions/store.js'
+import type { UpdateUserBodyT } from './schemas.js'
+import { accountRuleErrors, normalizeEmail } from './service.js'
+import { findUserById, hasAdmin, type UserRow } from './store.js'
+
+export async function applyUserUpdate(
+  ctx: AppContext,
+  request: FastifyRequest,
+  caller: Principal,
+  userId: string,
+  body: UpdateUserBodyT,
+): Promise<UserRow> {
+  const isAdmin = hasRole(caller.roles, 'admin')
+  const self = caller.userId === userId
+  if (!isAdmin && (body.roles !== undefined || body.is_active !== undefined)) {
+    throw forbidden('Only an admin may change roles or activation')
+  }
+  if (body.password !== undefined && !self) {
+    throw forbidden('Only the account holder may change a password; use password reset')
+  }
+
+  const row = await findUserById(ctx.db, userId)
+  if (row === undefined) throw notFound()
+  const changes = await buildChanges(ctx, row, body)
+  const endSessions = changes.password_hash !== undefined || changes.roles !== undefined || body.is_active === false
+
+  const nowMs = ctx.clock.now()
+  try {
+    await ctx.db.transaction().execute(async (trx) => {
+      await trx.updateTable('users').set({ ...changes, updated_at: isoAt(nowMs) }).where('id', '=', userId).execute()
+      if (endSessions) await revokeUserSessions(trx, userId, 'account changed', nowMs)
+      if (changes.roles !== undefined || body.is_active === false) await assertAnAdminRemains(trx)
+    })
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new AppError('RAMPART_ACCOUNT_EXISTS', 'The username or email cannot be used')
+    throw error
+  }
+
+  await recordUpdateEvents(ctx, request, userId, body, changes)
+  const updated = await findUserById(ctx.db, userId)
+  if (updated === undefined) throw notFound()
+  return updated
+}
+
+async function buildChanges(ctx: AppContext, row: UserRow, body: UpdateUserBodyT): Promise<Updateable<UsersTable>> {
+  const changes: Updateable<UsersTable> = {}
+  if (body.email !== undefined) {
+    changes.email = normalizeEmail(body.email)
+    changes.email_lower = changes.email.toLowerCase()
+  }
+  if (body.phone !== undefined) changes.phone = body.phone
+  if (body.national_id !== undefined) {
+    changes.national_id_enc = body.national_id === null ? null : ctx.cipher.encrypt(body.national_id, 'users.national_id')
+  }
+  if (body.roles !== undefined) changes.roles = JSON.stringify(body.roles)
+  if (body.is_active !== undefined) changes.is_active = body.is_active ? 1 : 0
+  if (body.password !== undefined) changes.password_hash = await newPasswordHash(ctx, row, body)
+  return changes
+}
+
+async function newPasswordHash(ctx: AppContext, row: UserRow, body: UpdateUserBodyT): Promise<string> {
+  const password = body.password ?? ''
+  if (body.current_password === undefined) {
+    throw invalid([{ field: 'current_password', message: 'is required to change the password' }])
+  }
+  const errors = accountRuleErrors(ctx, { username: row.username, email: body.email ?? row.email, password })
+  const current = await ctx.hasher.verify(row.password_hash, body.current_password)
+  if (!current.ok) errors.unshift({ field: 'current_password', message: 'is incorrect' })
+  if (errors.length > 0) throw invalid(errors)
+  return ctx.hasher.hash(password)
+}
+
+/** Refuses a change that would leave no active admin (nobody could administer the server). */
+async function assertAnAdminRemains(trx: AppContext['db']): Promise<void> {
+  if (!(await hasAdmin(trx))) throw new AppError('RAMPART_HTTP_CONFLICT', 'At least one active admin must remain')
+}
+
+async function recordUpdateEvents(
+  ctx: AppContext,
+  request: FastifyRequest,
+  userId: string,
+  body: UpdateUserBodyT,
+  changes: Updateable<UsersTable>,
+): Promise<void> {
+  const fields = Object.keys(body).filter((k) => k !== 'password' && k !== 'current_password' && k !== 'national_id')
+  if (changes.roles !== undefined || body.is_active !== undefined) {
+    await recordEvent(ctx, request, { type: 'privilege_changed', outcome: 'success', details: { target_user_id: userId, roles: body.roles, is_active: body.is_active } })
+  }
+  if (changes.password_hash !== undefined) {
+    await recordEvent(ctx, request, { type: 'password_changed', outcome: 'success', details: { target_user_id: userId } })
+  }
+  await recordEvent(ctx, request, { type: 'user_updated', outcome: 'success', details: { target_user_id: userId, fields } })
+}

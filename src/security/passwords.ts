@@ -1,0 +1,71 @@
+/**
+ * The one password hasher. Argon2id with OWASP Password Storage Cheat Sheet parameters
+ * (m=19 MiB, t=2, p=1) through the native `argon2` binding, which hashes on the libuv threadpool.
+ * Legacy bcrypt hashes still verify and are flagged for rehashing, as are Argon2 hashes made
+ * with weaker parameters. Concurrent hashing is capped so a login flood cannot starve the pool.
+ */
+import argon2 from 'argon2'
+import bcrypt from 'bcrypt'
+import { AppError } from '../http/errors.js'
+import { BoundedSemaphore } from './semaphore.js'
+
+export interface Argon2Params {
+  readonly memoryCost: number
+  readonly timeCost: number
+  readonly parallelism: number
+}
+
+export const OWASP_ARGON2: Argon2Params = { memoryCost: 19_456, timeCost: 2, parallelism: 1 }
+
+export interface VerifyResult {
+  readonly ok: boolean
+  readonly needsRehash: boolean
+}
+
+const BCRYPT_PREFIX = /^\$2[aby]\$\d\d\$/
+
+export class PasswordHasher {
+  private readonly gate: BoundedSemaphore
+  private dummyHash: Promise<string> | undefined
+
+  constructor(
+    private readonly params: Argon2Params = OWASP_ARGON2,
+    concurrency = 2,
+    queueLimit = 64,
+  ) {
+    this.gate = new BoundedSemaphore(concurrency, queueLimit)
+  }
+
+  /** Hashes a new password with the current Argon2id parameters. */
+  hash(password: string): Promise<string> {
+    return this.gated(() => argon2.hash(password, { type: argon2.argon2id, ...this.params }))
+  }
+
+  /** Verifies against an Argon2 or legacy bcrypt hash; never throws on a malformed hash. */
+  verify(stored: string, password: string): Promise<VerifyResult> {
+    return this.gated(async () => {
+      if (BCRYPT_PREFIX.test(stored)) {
+        return { ok: await bcrypt.compare(password, stored), needsRehash: true }
+      }
+      const ok = await argon2.verify(stored, password).catch(() => false)
+      return { ok, needsRehash: ok && argon2.needsRehash(stored, this.params) }
+    })
+  }
+
+  /**
+   * Spends the same hashing time as a real check, for logins of unknown or inactive users,
+   * so response time does not reveal which usernames exist (OWASP Authentication Cheat Sheet).
+   */
+  async verifyDummy(password: string): Promise<void> {
+    this.dummyHash ??= this.hash('rampart-dummy-password-for-timing')
+    await this.verify(await this.dummyHash, password)
+  }
+
+  private async gated<T>(task: () => Promise<T>): Promise<T> {
+    const result = await this.gate.run(task)
+    if (result === undefined) {
+      throw new AppError('RAMPART_PASSWORD_BUSY', undefined, undefined, { 'retry-after': '1' })
+    }
+    return result.value
+  }
+}
