@@ -52,7 +52,8 @@ export interface DocumentSharesTable {
 }
 
 export interface SecurityEventsTable {
-  seq: Generated<number>
+  /** bigserial on PostgreSQL, which the driver returns as a string. */
+  seq: Generated<number | string>
   id: string
   at: string
   type: string

@@ -31,7 +31,7 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, error:
 export function toAppError(error: FastifyError, request: FastifyRequest): AppError {
   if (error instanceof AppError) return error
   if (error.validation !== undefined) {
-    return new AppError('RAMPART_HTTP_VALIDATION', 'One or more fields are invalid', fieldErrors(error.validation as AjvIssue[], error.validationContext))
+    return new AppError('RAMPART_HTTP_VALIDATION', 'One or more fields are invalid', fieldErrors(error.validation, error.validationContext))
   }
   const status = error.statusCode ?? 500
   const byStatus: Partial<Record<number, ErrorCode>> = {
@@ -51,7 +51,7 @@ export function toAppError(error: FastifyError, request: FastifyRequest): AppErr
   return new AppError('RAMPART_HTTP_INTERNAL', 'The server could not complete the request')
 }
 
-function fieldErrors(issues: AjvIssue[], context: string | undefined): FieldError[] {
+function fieldErrors(issues: readonly AjvIssue[], context: string | undefined): FieldError[] {
   const seen = new Map<string, string>()
   for (const issue of issues) {
     const base = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')

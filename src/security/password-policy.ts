@@ -31,7 +31,8 @@ export class PasswordPolicy {
 
   /** Returns the problems with a password, an empty list when it is acceptable. */
   check(password: string, context: PasswordContext = {}): string[] {
-    const length = [...password].length
+    // Length in code points, so a surrogate pair counts as one character (NIST SP 800-63B 5.1.1.2).
+    const length = password.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '_').length
     if (length < PASSWORD_MIN) return [`must be at least ${PASSWORD_MIN} characters`]
     if (length > PASSWORD_MAX) return [`must be at most ${PASSWORD_MAX} characters`]
 
