@@ -2,8 +2,9 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
+import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely'
 import pg from 'pg'
+import { BoundedLru } from '../security/lru.js'
 import type { Database, Db, Dialect } from './schema.js'
 
 export interface DatabaseHandle {
@@ -41,7 +42,28 @@ function openSqlite(path: string): { db: Db; dialect: Dialect } {
   database.pragma('synchronous = FULL')
   database.pragma('foreign_keys = ON')
   database.pragma('busy_timeout = 5000')
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), dialect: 'sqlite' }
+  const dialect = new SqliteDialect({ database: withStatementCache(database) })
+  return { db: new Kysely<Database>({ dialect }), dialect: 'sqlite' }
+}
+
+/**
+ * Kysely prepares every query anew; preparing is the largest single cost of a read on SQLite.
+ * Queries are built from fixed shapes with bound parameters, so their SQL text repeats and the
+ * prepared statements can be reused (bounded, least recently used evicted).
+ */
+function withStatementCache(database: SQLite.Database, max = 512): SqliteDatabase {
+  const statements = new BoundedLru<string, SQLite.Statement>(max)
+  return {
+    close: () => database.close(),
+    prepare(text: string) {
+      let statement = statements.get(text)
+      if (statement === undefined) {
+        statement = database.prepare(text)
+        statements.set(text, statement)
+      }
+      return statement
+    },
+  }
 }
 
 function openPostgres(url: string): { db: Db; dialect: Dialect } {
