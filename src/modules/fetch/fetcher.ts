@@ -81,7 +81,7 @@ export class PageFetcher {
         return await this.page(raw, url, response)
       }
 
-      response.body.destroy()
+      discard(response.body)
       if (hop >= MAX_REDIRECTS) throw new FetchError('failed', 'too many redirects', url.hostname, hop)
       url = await this.checked(new URL(location, url).href, hop + 1)
     }
@@ -100,8 +100,7 @@ export class PageFetcher {
 
   private async page(raw: string, url: URL, response: Dispatcher.ResponseData): Promise<FetchedPage> {
     const contentType = header(response.headers['content-type'])
-    const body = await readPage(response.body, contentType, this.limits.maxBytes)
-    response.body.destroy()
+    const body = await readPage(response.body, contentType, this.limits.maxBytes).finally(() => discard(response.body))
     return {
       url: raw,
       final_url: url.href,
@@ -111,6 +110,12 @@ export class PageFetcher {
       content: body.content,
     }
   }
+}
+
+// Closing a body early makes undici abort the request with an error event; nobody waits for it.
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined)
+  body.destroy()
 }
 
 function header(value: string | string[] | undefined): string | null {
