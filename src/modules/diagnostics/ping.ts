@@ -17,12 +17,16 @@ export class PingUnavailable extends Error {
   override name = 'PingUnavailable'
 }
 
-// RFC 1123 2.1 host names: labels of letters, digits and inner hyphens, 253 characters at most.
+// RFC 1123 2.1 host names: labels of letters, digits and inner hyphens, 253 characters at most,
+// and the top label is never all digits, so 127.1 or 2130706433 cannot pass as a name.
 const HOST_NAME = /^(?=.{1,253}\.?$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i
+const NUMERIC_TOP_LABEL = /(^|\.)\d+\.?$/
 
 /** True for an RFC 1123 host name or a strict IPv4 / IPv6 literal, and nothing else. */
 export function isValidPingHost(host: string): boolean {
-  return HOST_NAME.test(host) || ipaddr.IPv4.isValidFourPartDecimal(host) || ipaddr.IPv6.isValid(host)
+  if (ipaddr.IPv4.isValidFourPartDecimal(host)) return true
+  if (ipaddr.IPv6.isValid(host)) return !host.includes('%') // a zone id is not an address
+  return HOST_NAME.test(host) && !NUMERIC_TOP_LABEL.test(host)
 }
 
 const RTT = /\btime[=<]\s*([\d.]+)\s*ms\b/
