@@ -80,7 +80,7 @@ describe('POST /diagnostics/ping', () => {
 
   const injections = () => [
     `127.0.0.1; touch ${marker}`,
-    `127.0.0.1;touch${'${IFS}'}${marker}`,
+    `127.0.0.1;touch$\{IFS}${marker}`,
     `$(touch ${marker})`,
     `127.0.0.1$(touch ${marker})`,
     `\`touch ${marker}\``,
