@@ -16,6 +16,11 @@ function tableResolver(table: Record<string, readonly string[]>): Resolver {
   }
 }
 
+/** Never answers for hang.example, as a dead DNS server would not. */
+function hangingOr(resolver: Resolver): Resolver {
+  return (hostname) => (hostname === 'hang.example' ? new Promise<never>(() => undefined) : resolver(hostname))
+}
+
 async function egressEvents(server: TestServer) {
   const rows = await server.ctx.db.selectFrom('security_events').selectAll().where('type', '=', 'egress_blocked').execute()
   return rows.map((row) => ({ ...row, details: JSON.parse(row.details) as Record<string, unknown> }))
@@ -288,7 +293,7 @@ describe('POST /fetch-url on an allowed host', () => {
         FETCH_TIMEOUT_MS: '1500',
         FETCH_MAX_BYTES: '65536',
       },
-      deps: { resolver: tableResolver({ 'loop.example': ['127.0.0.1'], 'private.example': ['10.0.0.1'] }) },
+      deps: { resolver: hangingOr(tableResolver({ 'loop.example': ['127.0.0.1'], 'private.example': ['10.0.0.1'] })) },
     })
     client = new Client(server.url)
     user = await signupAndLogin(client)
@@ -376,6 +381,11 @@ describe('POST /fetch-url on an allowed host', () => {
     expect(reply.status).toBe(504)
     expect(reply.headers.get('content-type')).toMatch(/application\/problem\+json/)
     await Promise.all(closed.drip)
+  })
+
+  it('a resolver that never answers is cut at the timeout', async () => {
+    const reply = await fetchUrl(`http://hang.example:${target.port}/page`)
+    expect(reply.status).toBe(504)
   })
 
   it('a server that never answers is cut at the timeout', async () => {

@@ -72,7 +72,7 @@ export class PageFetcher {
   }
 
   private async follow(raw: string, agent: Dispatcher, signal: AbortSignal): Promise<FetchedPage> {
-    let url = await this.checked(raw, 0)
+    let url = await this.checked(raw, 0, signal)
     for (let hop = 0; ; hop++) {
       // No redirect interceptor is installed, so undici returns 3xx answers as they are.
       const response = await request(url, { dispatcher: agent, method: 'GET', headers: HEADERS, signal })
@@ -83,17 +83,17 @@ export class PageFetcher {
 
       discard(response.body)
       if (hop >= MAX_REDIRECTS) throw new FetchError('failed', 'too many redirects', url.hostname, hop)
-      url = await this.checked(new URL(location, url).href, hop + 1)
+      url = await this.checked(new URL(location, url).href, hop + 1, signal)
     }
   }
 
   /** The policy's static checks, then the host's current answers, before any connection. */
-  private async checked(raw: string, hop: number): Promise<URL> {
+  private async checked(raw: string, hop: number, signal: AbortSignal): Promise<URL> {
     const verdict = this.policy.checkUrl(raw)
     if (!verdict.allowed) throw new FetchError('blocked', verdict.reason, hostOf(raw), hop)
     const { hostname, url } = verdict.target
 
-    const resolved = await resolveChecked(this.policy, this.resolver, hostname)
+    const resolved = await beforeDeadline(resolveChecked(this.policy, this.resolver, hostname), signal)
     if (!resolved.allowed) throw new FetchError('blocked', resolved.reason, hostname, hop)
     return url
   }
@@ -110,6 +110,16 @@ export class PageFetcher {
       content: body.content,
     }
   }
+}
+
+// A slow resolver cannot hold the request past the deadline (the lookup itself runs on).
+function beforeDeadline<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted()
+  return new Promise((resolve, reject) => {
+    const abort = (): void => reject(signal.reason as Error)
+    signal.addEventListener('abort', abort, { once: true })
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort))
+  })
 }
 
 // Closing a body early makes undici abort the request with an error event; nobody waits for it.
