@@ -87,7 +87,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
   await app.register(sessionRoutes(ctx))
   await app.register(documentRoutes(ctx))
   await app.register(adminRoutes(ctx))
-  const egress = { policy: new EgressPolicy({ allow: config.egressAllow, ports: config.egressPorts }), resolver: deps.resolver ?? systemResolver }
+  const egress = {
+    policy: new EgressPolicy({ allow: config.egressAllow, ports: config.egressPorts }),
+    resolver: deps.resolver ?? systemResolver,
+  }
   await app.register(fetchRoutes(ctx, egress))
   await app.register(diagnosticsRoutes(ctx, egress))
   return { app, ctx }

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
 import ipaddr from 'ipaddr.js'
+import { DEFAULT_EGRESS_PORTS } from './security/egress.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -225,10 +226,12 @@ function egressEntry(raw: string): string {
 
 function egressPorts(env: Env): number[] {
   const raw = list(env, 'EGRESS_PORTS')
-  if (raw.length === 0) return [80, 443, 8080, 8443]
+  if (raw.length === 0) return [...DEFAULT_EGRESS_PORTS]
   return raw.map((entry) => {
     const port = /^\d{1,5}$/.test(entry) ? Number(entry) : NaN
-    if (!(port >= 1 && port <= 65535)) throw new ConfigError('EGRESS_PORTS', `"${entry}" is not a port`)
+    if (!(port >= 1 && port <= 65535)) {
+      throw new ConfigError('EGRESS_PORTS', `"${entry}" is not a port`)
+    }
     return port
   })
 }

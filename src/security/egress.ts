@@ -18,7 +18,8 @@ export const systemResolver: Resolver = async (hostname) => {
   return answers.map((answer) => answer.address)
 }
 
-export type Verdict = { readonly allowed: true } | { readonly allowed: false; readonly reason: string }
+export type Verdict =
+  { readonly allowed: true } | { readonly allowed: false; readonly reason: string }
 
 const ALLOW: Verdict = { allowed: true }
 const deny = (reason: string): Verdict => ({ allowed: false, reason })
@@ -106,7 +107,8 @@ const EMBEDDING = new Set(['ipv4Mapped', 'rfc6145', 'rfc6052', '6to4', 'teredo']
 /** The IPv4 addresses an IPv6 transition address carries, by its ipaddr.js range name. */
 function embeddedIPv4(v6: ipaddr.IPv6): { via: string; inner: ipaddr.IPv4 }[] {
   const bytes = v6.toByteArray()
-  const v4 = (from: number): ipaddr.IPv4 => ipaddr.fromByteArray(bytes.slice(from, from + 4)) as ipaddr.IPv4
+  const v4 = (from: number): ipaddr.IPv4 =>
+    ipaddr.fromByteArray(bytes.slice(from, from + 4)) as ipaddr.IPv4
   switch (v6.range()) {
     case 'ipv4Mapped': // RFC 4291 2.5.5.2
     case 'rfc6145': // RFC 6145 IPv4-translated
@@ -143,7 +145,9 @@ export class EgressPolicy {
   constructor(options: EgressOptions) {
     const entries = options.allow.map((entry) => entry.trim()).filter((entry) => entry !== '')
     this.cidrs = entries.filter((e) => ipaddr.isValid(e) || e.includes('/')).map((e) => toCidr(e))
-    this.hosts = new Set(entries.filter((e) => !ipaddr.isValid(e) && !e.includes('/')).map(bareHost))
+    this.hosts = new Set(
+      entries.filter((e) => !ipaddr.isValid(e) && !e.includes('/')).map(bareHost),
+    )
     this.ports = new Set(options.ports ?? DEFAULT_EGRESS_PORTS)
   }
 
@@ -158,7 +162,8 @@ export class EgressPolicy {
     }
     const defaultPort = SCHEMES[url.protocol]
     if (defaultPort === undefined) return { allowed: false, reason: `scheme ${url.protocol}` }
-    if (url.username !== '' || url.password !== '') return { allowed: false, reason: 'userinfo in url' }
+    if (url.username !== '' || url.password !== '')
+      return { allowed: false, reason: 'userinfo in url' }
 
     const port = url.port === '' ? defaultPort : Number(url.port)
     if (!this.ports.has(port)) return { allowed: false, reason: `port ${port}` }

@@ -2,7 +2,11 @@
  * Real servers on loopback for outbound tests: HTTP targets with scripted routes, and leak
  * detectors that count every TCP connection they receive (they must stay at zero).
  */
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http'
 import { createServer as createTcpServer, type AddressInfo, type Server } from 'node:net'
 
 export interface Listening {
@@ -41,7 +45,10 @@ export async function leakDetector(host: string): Promise<Listening & { connecti
 export type Route = (request: IncomingMessage, response: ServerResponse) => void
 
 /** An HTTP server on loopback answering from a table of routes (by path), 404 otherwise. */
-export async function httpTarget(host: string, routes: Record<string, Route>): Promise<Listening & { hits: string[] }> {
+export async function httpTarget(
+  host: string,
+  routes: Record<string, Route>,
+): Promise<Listening & { hits: string[] }> {
   const hits: string[] = []
   const server = createHttpServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/'

@@ -7,7 +7,10 @@ import { accountWithRoles, Client, signupAndLogin, type Account } from '../helpe
 import { roleSetter, startTestServer, type TestServer } from '../helpers/server.js'
 
 const resolver: Resolver = async (hostname) => {
-  const table: Record<string, string[]> = { 'loop.example': ['127.0.0.1'], 'private.example': ['10.0.0.1'] }
+  const table: Record<string, string[]> = {
+    'loop.example': ['127.0.0.1'],
+    'private.example': ['10.0.0.1'],
+  }
   const answer = table[hostname]
   if (answer === undefined) throw new Error(`ENOTFOUND ${hostname}`)
   return answer
@@ -24,7 +27,10 @@ describe('POST /diagnostics/ping', () => {
   /** Every argument list the ping program was started with, one call per entry. */
   const invocations = (): string[][] =>
     existsSync(calls)
-      ? readFileSync(calls, 'utf8').split('--end--\n').filter((c) => c !== '').map((c) => c.trimEnd().split('\n'))
+      ? readFileSync(calls, 'utf8')
+          .split('--end--\n')
+          .filter((c) => c !== '')
+          .map((c) => c.trimEnd().split('\n'))
       : []
 
   beforeAll(async () => {
@@ -33,7 +39,10 @@ describe('POST /diagnostics/ping', () => {
     marker = join(dir, 'pwned')
     // A spy in front of the real ping: it records each argument on its own line, then runs ping.
     const spy = join(dir, 'ping-spy')
-    writeFileSync(spy, `#!/bin/sh\nprintf '%s\\n' "$@" >> '${calls}'\necho '--end--' >> '${calls}'\nexec ping "$@"\n`)
+    writeFileSync(
+      spy,
+      `#!/bin/sh\nprintf '%s\\n' "$@" >> '${calls}'\necho '--end--' >> '${calls}'\nexec ping "$@"\n`,
+    )
     chmodSync(spy, 0o755)
     server = await startTestServer({
       env: { EGRESS_ALLOW: '127.0.0.1', PING_PATH: spy, PING_TIMEOUT_SECONDS: '1' },
@@ -47,7 +56,8 @@ describe('POST /diagnostics/ping', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  const ping = (host: unknown, token = admin.access) => client.post('/diagnostics/ping', { token, json: { host } })
+  const ping = (host: unknown, token = admin.access) =>
+    client.post('/diagnostics/ping', { token, json: { host } })
 
   it('an allowed address answers reachable with a round-trip time', async () => {
     const before = invocations().length
@@ -56,7 +66,9 @@ describe('POST /diagnostics/ping', () => {
     expect(reply.body.host).toBe('127.0.0.1')
     expect(reply.body.reachable).toBe(true)
     expect(typeof reply.body.rtt_ms).toBe('number')
-    expect(invocations().slice(before)).toEqual([['-n', '-c', '1', '-W', '1', '-w', '1', '--', '127.0.0.1']])
+    expect(invocations().slice(before)).toEqual([
+      ['-n', '-c', '1', '-W', '1', '-w', '1', '--', '127.0.0.1'],
+    ])
   })
 
   it('a host name is pinged by its checked address, never by the text the caller sent', async () => {
@@ -64,19 +76,26 @@ describe('POST /diagnostics/ping', () => {
     const reply = await ping('loop.example')
     expect(reply.status).toBe(200)
     expect(reply.body).toMatchObject({ host: 'loop.example', reachable: true })
-    expect(invocations().slice(before)).toEqual([['-n', '-c', '1', '-W', '1', '-w', '1', '--', '127.0.0.1']])
+    expect(invocations().slice(before)).toEqual([
+      ['-n', '-c', '1', '-W', '1', '-w', '1', '--', '127.0.0.1'],
+    ])
   })
 
-  it.each(['::1', '127.0.0.2', '10.0.0.1', 'private.example', 'localhost', 'unknown.example', '0.0.0.0'])(
-    '%s is refused by the egress policy with nothing run',
-    async (host) => {
-      const before = invocations().length
-      const reply = await ping(host)
-      expect(reply.status).toBe(400)
-      expect(reply.body.detail).toBe('Host not allowed')
-      expect(invocations()).toHaveLength(before)
-    },
-  )
+  it.each([
+    '::1',
+    '127.0.0.2',
+    '10.0.0.1',
+    'private.example',
+    'localhost',
+    'unknown.example',
+    '0.0.0.0',
+  ])('%s is refused by the egress policy with nothing run', async (host) => {
+    const before = invocations().length
+    const reply = await ping(host)
+    expect(reply.status).toBe(400)
+    expect(reply.body.detail).toBe('Host not allowed')
+    expect(invocations()).toHaveLength(before)
+  })
 
   const injections = () => [
     `127.0.0.1; touch ${marker}`,
@@ -120,13 +139,16 @@ describe('POST /diagnostics/ping', () => {
     expect(existsSync(marker)).toBe(false)
   })
 
-  it.each([[{}], [{ host: 42 }], [{ host: '' }], [{ host: 'a'.repeat(254) }], [{ host: '127.0.0.1', count: 5 }]])(
-    'a malformed body %j is a 422',
-    async (json) => {
-      const reply = await client.post('/diagnostics/ping', { token: admin.access, json })
-      expect(reply.status).toBe(422)
-    },
-  )
+  it.each([
+    [{}],
+    [{ host: 42 }],
+    [{ host: '' }],
+    [{ host: 'a'.repeat(254) }],
+    [{ host: '127.0.0.1', count: 5 }],
+  ])('a malformed body %j is a 422', async (json) => {
+    const reply = await client.post('/diagnostics/ping', { token: admin.access, json })
+    expect(reply.status).toBe(422)
+  })
 
   it('is for admins only: a user is refused and nothing runs', async () => {
     const user = await signupAndLogin(client)
@@ -153,7 +175,10 @@ describe('POST /diagnostics/ping without a ping program', () => {
   afterAll(() => server.close())
 
   it('answers 503 problem+json rather than failing', async () => {
-    const reply = await client.post('/diagnostics/ping', { token: admin.access, json: { host: '127.0.0.1' } })
+    const reply = await client.post('/diagnostics/ping', {
+      token: admin.access,
+      json: { host: '127.0.0.1' },
+    })
     expect(reply.status).toBe(503)
     expect(reply.headers.get('content-type')).toMatch(/application\/problem\+json/)
     expect(reply.body.detail).toBe('ping is not available on this server')

@@ -18,12 +18,20 @@ function tableResolver(table: Record<string, readonly string[]>): Resolver {
 
 /** Never answers for hang.example, as a dead DNS server would not. */
 function hangingOr(resolver: Resolver): Resolver {
-  return (hostname) => (hostname === 'hang.example' ? new Promise<never>(() => undefined) : resolver(hostname))
+  return (hostname) =>
+    hostname === 'hang.example' ? new Promise<never>(() => undefined) : resolver(hostname)
 }
 
 async function egressEvents(server: TestServer) {
-  const rows = await server.ctx.db.selectFrom('security_events').selectAll().where('type', '=', 'egress_blocked').execute()
-  return rows.map((row) => ({ ...row, details: JSON.parse(row.details) as Record<string, unknown> }))
+  const rows = await server.ctx.db
+    .selectFrom('security_events')
+    .selectAll()
+    .where('type', '=', 'egress_blocked')
+    .execute()
+  return rows.map((row) => ({
+    ...row,
+    details: JSON.parse(row.details) as Record<string, unknown>,
+  }))
 }
 
 describe('POST /fetch-url refuses every forbidden destination', () => {
@@ -153,7 +161,11 @@ describe('POST /fetch-url refuses every forbidden destination', () => {
     for (const payload of payloads) {
       const url = payload()
       const reply = await client.post('/fetch-url', { token: user.access, json: { url } })
-      expect({ url, status: reply.status, detail: reply.body?.detail }).toEqual({ url, status: 400, detail: 'URL not allowed' })
+      expect({ url, status: reply.status, detail: reply.body?.detail }).toEqual({
+        url,
+        status: 400,
+        detail: 'URL not allowed',
+      })
       expect(reply.text).not.toMatch(/loopback|private|scheme|userinfo|port \d/)
     }
     expect(leak4.connections()).toBe(0)
@@ -170,7 +182,10 @@ describe('POST /fetch-url refuses every forbidden destination', () => {
 
   it('a name that answers public first and loopback at connect time is refused when dialled', async () => {
     const before = (await egressEvents(server)).length
-    const reply = await client.post('/fetch-url', { token: user.access, json: { url: `http://rebind.example:${p()}/` } })
+    const reply = await client.post('/fetch-url', {
+      token: user.access,
+      json: { url: `http://rebind.example:${p()}/` },
+    })
     expect(reply.status).toBe(400)
     expect(reply.body.detail).toBe('URL not allowed')
     // The first answer passed the check; the second was made for the connection itself.
@@ -212,9 +227,11 @@ describe('POST /fetch-url on an allowed host', () => {
 
   const base = () => `http://127.0.0.1:${target.port}`
 
-  const redirect = (location: () => string): Route => (_, res) => {
-    res.writeHead(302, { location: location() }).end()
-  }
+  const redirect =
+    (location: () => string): Route =>
+    (_, res) => {
+      res.writeHead(302, { location: location() }).end()
+    }
   const chain = Object.fromEntries(
     [1, 2, 3, 4, 5, 6].map((n) => [`/chain/${n}`, redirect(() => `/chain/${n - 1}`)]),
   )
@@ -235,7 +252,8 @@ describe('POST /fetch-url on an allowed host', () => {
     '/to/via-allowed-hop': () => '/to/loopback2',
   }
   const redirects = (): Record<string, Route> => ({
-    '/chain/0': (_, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<title>End</title>'),
+    '/chain/0': (_, res) =>
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<title>End</title>'),
     ...chain,
     '/hop/relative': redirect(() => '../page'),
     ...Object.fromEntries(Object.entries(FORBIDDEN_HOPS).map(([path, to]) => [path, redirect(to)])),
@@ -247,7 +265,9 @@ describe('POST /fetch-url on an allowed host', () => {
     target = await httpTarget('127.0.0.1', {
       '/page': (_, res) => {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-        res.end(`<!doctype html><html><head><title> Hello &amp;\n world </title></head><body>${'x'.repeat(3000)}</body></html>`)
+        res.end(
+          `<!doctype html><html><head><title> Hello &amp;\n world </title></head><body>${'x'.repeat(3000)}</body></html>`,
+        )
       },
       '/headers': (req, res) => {
         seenHeaders = { ...req.headers }
@@ -295,7 +315,11 @@ describe('POST /fetch-url on an allowed host', () => {
         FETCH_TIMEOUT_MS: '1500',
         FETCH_MAX_BYTES: '65536',
       },
-      deps: { resolver: hangingOr(tableResolver({ 'loop.example': ['127.0.0.1'], 'private.example': ['10.0.0.1'] })) },
+      deps: {
+        resolver: hangingOr(
+          tableResolver({ 'loop.example': ['127.0.0.1'], 'private.example': ['10.0.0.1'] }),
+        ),
+      },
     })
     client = new Client(server.url)
     user = await signupAndLogin(client)
@@ -308,7 +332,11 @@ describe('POST /fetch-url on an allowed host', () => {
   })
 
   const fetchUrl = (url: string, headers?: Record<string, string>) =>
-    client.post('/fetch-url', { token: user.access, json: { url }, ...(headers === undefined ? {} : { headers }) })
+    client.post('/fetch-url', {
+      token: user.access,
+      json: { url },
+      ...(headers === undefined ? {} : { headers }),
+    })
 
   it('answers the page with its status, type, title and the first 1000 characters', async () => {
     const reply = await fetchUrl(`${base()}/page#fragment`)
@@ -331,7 +359,11 @@ describe('POST /fetch-url on an allowed host', () => {
   })
 
   it('forwards no caller header, cookie or credential to the remote server', async () => {
-    const reply = await fetchUrl(`${base()}/headers`, { cookie: 'sid=secret', 'x-api-key': 'k', 'x-forwarded-for': '10.0.0.1' })
+    const reply = await fetchUrl(`${base()}/headers`, {
+      cookie: 'sid=secret',
+      'x-api-key': 'k',
+      'x-forwarded-for': '10.0.0.1',
+    })
     expect(reply.status).toBe(200)
     expect(Object.keys(seenHeaders).sort()).toEqual(['accept', 'connection', 'host', 'user-agent'])
     expect(JSON.stringify(seenHeaders)).not.toMatch(/secret|Bearer|10\.0\.0\.1/)
@@ -341,7 +373,12 @@ describe('POST /fetch-url on an allowed host', () => {
     const latin = await fetchUrl(`${base()}/latin1`)
     expect(latin.body.content).toBe('caf\u00e9')
     const binary = await fetchUrl(`${base()}/binary`)
-    expect(binary.body).toMatchObject({ status: 200, content_type: 'image/png', title: null, content: '' })
+    expect(binary.body).toMatchObject({
+      status: 200,
+      content_type: 'image/png',
+      title: null,
+      content: '',
+    })
   })
 
   it('reports the remote status of an error page as data, not as its own error', async () => {
@@ -365,18 +402,21 @@ describe('POST /fetch-url on an allowed host', () => {
     expect(target.hits.filter((hit) => hit === '/chain/0')).toHaveLength(1)
   })
 
-  it.each(Object.keys(FORBIDDEN_HOPS))('a redirect %s to a forbidden place is re-checked and refused', async (path) => {
-    const hits = target.hits.length
-    const reply = await fetchUrl(`${base()}${path}`)
-    expect(reply.status).toBe(400)
-    expect(reply.body.detail).toBe('URL not allowed')
-    expect(leak.connections()).toBe(0)
-    expect(leak6.connections()).toBe(0)
-    // Only the allowed hops reached the target; the forbidden one was never requested.
-    expect(target.hits.slice(hits).every((hit) => hit.startsWith('/to/'))).toBe(true)
-    const events = await egressEvents(server)
-    expect(Number(events.at(-1)?.details.hop)).toBeGreaterThanOrEqual(1)
-  })
+  it.each(Object.keys(FORBIDDEN_HOPS))(
+    'a redirect %s to a forbidden place is re-checked and refused',
+    async (path) => {
+      const hits = target.hits.length
+      const reply = await fetchUrl(`${base()}${path}`)
+      expect(reply.status).toBe(400)
+      expect(reply.body.detail).toBe('URL not allowed')
+      expect(leak.connections()).toBe(0)
+      expect(leak6.connections()).toBe(0)
+      // Only the allowed hops reached the target; the forbidden one was never requested.
+      expect(target.hits.slice(hits).every((hit) => hit.startsWith('/to/'))).toBe(true)
+      const events = await egressEvents(server)
+      expect(Number(events.at(-1)?.details.hop)).toBeGreaterThanOrEqual(1)
+    },
+  )
 
   it('a slow-drip page is cut at the total timeout and its connection closed', async () => {
     const reply = await fetchUrl(`${base()}/drip`)

@@ -19,7 +19,8 @@ export class PingUnavailable extends Error {
 
 // RFC 1123 2.1 host names: labels of letters, digits and inner hyphens, 253 characters at most,
 // and the top label is never all digits, so 127.1 or 2130706433 cannot pass as a name.
-const HOST_NAME = /^(?=.{1,253}\.?$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i
+const HOST_NAME =
+  /^(?=.{1,253}\.?$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i
 const NUMERIC_TOP_LABEL = /(^|\.)\d+\.?$/
 
 /** True for an RFC 1123 host name or a strict IPv4 / IPv6 literal, and nothing else. */
@@ -40,7 +41,11 @@ export function parsePing(exitCode: number, output: string): PingResult {
 }
 
 /** Pings the address once with a deadline; resolves even when the host does not answer. */
-export function pingOnce(program: string, address: string, timeoutSeconds: number): Promise<PingResult> {
+export function pingOnce(
+  program: string,
+  address: string,
+  timeoutSeconds: number,
+): Promise<PingResult> {
   // An IPv4-mapped answer is pinged as the IPv4 address it stands for.
   const target = ipaddr.process(address).toString()
   const seconds = String(timeoutSeconds)

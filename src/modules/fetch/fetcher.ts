@@ -75,14 +75,20 @@ export class PageFetcher {
     let url = await this.checked(raw, 0, signal)
     for (let hop = 0; ; hop++) {
       // No redirect interceptor is installed, so undici returns 3xx answers as they are.
-      const response = await request(url, { dispatcher: agent, method: 'GET', headers: HEADERS, signal })
+      const response = await request(url, {
+        dispatcher: agent,
+        method: 'GET',
+        headers: HEADERS,
+        signal,
+      })
       const location = header(response.headers.location)
       if (!REDIRECTS.has(response.statusCode) || location === null) {
         return await this.page(raw, url, response)
       }
 
       discard(response.body)
-      if (hop >= MAX_REDIRECTS) throw new FetchError('failed', 'too many redirects', url.hostname, hop)
+      if (hop >= MAX_REDIRECTS)
+        throw new FetchError('failed', 'too many redirects', url.hostname, hop)
       url = await this.checked(new URL(location, url).href, hop + 1, signal)
     }
   }
@@ -93,14 +99,23 @@ export class PageFetcher {
     if (!verdict.allowed) throw new FetchError('blocked', verdict.reason, hostOf(raw), hop)
     const { hostname, url } = verdict.target
 
-    const resolved = await beforeDeadline(resolveChecked(this.policy, this.resolver, hostname), signal)
+    const resolved = await beforeDeadline(
+      resolveChecked(this.policy, this.resolver, hostname),
+      signal,
+    )
     if (!resolved.allowed) throw new FetchError('blocked', resolved.reason, hostname, hop)
     return url
   }
 
-  private async page(raw: string, url: URL, response: Dispatcher.ResponseData): Promise<FetchedPage> {
+  private async page(
+    raw: string,
+    url: URL,
+    response: Dispatcher.ResponseData,
+  ): Promise<FetchedPage> {
     const contentType = header(response.headers['content-type'])
-    const body = await readPage(response.body, contentType, this.limits.maxBytes).finally(() => discard(response.body))
+    const body = await readPage(response.body, contentType, this.limits.maxBytes).finally(() =>
+      discard(response.body),
+    )
     return {
       url: raw,
       final_url: url.href,
@@ -141,13 +156,18 @@ function hostOf(raw: string): string | null {
   }
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+])
 
 /** Maps whatever undici or the policy threw to one FetchError. */
 function asFetchError(error: unknown, signal: AbortSignal): FetchError {
   if (error instanceof FetchError) return error
   const denied = error instanceof EgressDenied ? error : (error as { cause?: unknown }).cause
-  if (denied instanceof EgressDenied) return new FetchError('blocked', `connect: ${denied.reason}`, denied.host)
+  if (denied instanceof EgressDenied)
+    return new FetchError('blocked', `connect: ${denied.reason}`, denied.host)
   if (signal.aborted) return new FetchError('timeout', 'total timeout')
 
   const code = (error as { code?: unknown }).code

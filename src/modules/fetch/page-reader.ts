@@ -89,7 +89,7 @@ export async function readPage(
 
   for await (const chunk of body) {
     const room = maxBytes - bytes
-    // Leaving the loop early destroys the stream, which closes the connection: nothing more is read.
+    // Leaving the loop early destroys the stream and closes the connection: nothing more is read.
     if (chunk.byteLength >= room) {
       take(chunk.subarray(0, room), true)
       bytes = maxBytes

@@ -38,31 +38,43 @@ export function fetchRoutes(ctx: AppContext, egress: Egress) {
 
   return async (plain: FastifyInstance): Promise<void> => {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>()
-    app.post('/fetch-url', {
-      config: { policy: role('user') },
-      schema: {
-        tags: ['fetch'],
-        security: [{ bearer: [] }],
-        body: FetchBody,
-        response: { 200: FetchedPageSchema, ...problems(400, 401, 403, 422, 502, 504) },
+    app.post(
+      '/fetch-url',
+      {
+        config: { policy: role('user') },
+        schema: {
+          tags: ['fetch'],
+          security: [{ bearer: [] }],
+          body: FetchBody,
+          response: { 200: FetchedPageSchema, ...problems(400, 401, 403, 422, 502, 504) },
+        },
       },
-    }, async (request) => {
-      try {
-        return await fetcher.fetch(request.body.url)
-      } catch (error) {
-        throw await fetchFailure(ctx, request, error)
-      }
-    })
+      async (request) => {
+        try {
+          return await fetcher.fetch(request.body.url)
+        } catch (error) {
+          throw await fetchFailure(ctx, request, error)
+        }
+      },
+    )
   }
 }
 
 /** Turns a failed fetch into the client's problem, logging refusals as security events. */
-async function fetchFailure(ctx: AppContext, request: FastifyRequest, error: unknown): Promise<unknown> {
+async function fetchFailure(
+  ctx: AppContext,
+  request: FastifyRequest,
+  error: unknown,
+): Promise<unknown> {
   if (!(error instanceof FetchError)) return error
-  if (error.kind === 'timeout') return new AppError('RAMPART_FETCH_TIMEOUT', 'The remote server did not answer in time')
+  if (error.kind === 'timeout')
+    return new AppError('RAMPART_FETCH_TIMEOUT', 'The remote server did not answer in time')
   if (error.kind === 'failed') {
     request.log.info({ reason: error.reason, host: error.host }, 'fetch failed')
-    const detail = error.reason === 'too many redirects' ? 'Too many redirects' : 'The remote server could not be fetched'
+    const detail =
+      error.reason === 'too many redirects'
+        ? 'Too many redirects'
+        : 'The remote server could not be fetched'
     return new AppError('RAMPART_FETCH_FAILED', detail)
   }
   // The URL itself is not logged: its path and query may carry secrets.

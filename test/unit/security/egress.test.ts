@@ -1,6 +1,11 @@
 import ipaddr from 'ipaddr.js'
 import { describe, expect, it } from 'vitest'
-import { EgressPolicy, nonPublicReason, resolveChecked, type Resolver } from '../../../src/security/egress.js'
+import {
+  EgressPolicy,
+  nonPublicReason,
+  resolveChecked,
+  type Resolver,
+} from '../../../src/security/egress.js'
 
 const reasonOf = (address: string): string | undefined => nonPublicReason(ipaddr.parse(address))
 
@@ -36,8 +41,20 @@ const V4_DENIED: readonly [string, string][] = [
   ['255.255.255.255', 'broadcast'],
 ]
 
-const V4_PUBLIC = ['1.1.1.1', '8.8.8.8', '9.9.9.9', '100.63.255.255', '100.128.0.0', '172.15.255.255',
-  '172.32.0.0', '192.0.3.1', '198.17.255.255', '198.20.0.0', '223.255.255.255', '11.0.0.1']
+const V4_PUBLIC = [
+  '1.1.1.1',
+  '8.8.8.8',
+  '9.9.9.9',
+  '100.63.255.255',
+  '100.128.0.0',
+  '172.15.255.255',
+  '172.32.0.0',
+  '192.0.3.1',
+  '198.17.255.255',
+  '198.20.0.0',
+  '223.255.255.255',
+  '11.0.0.1',
+]
 
 // IANA IPv6 special-purpose registry and the transition forms that embed an IPv4 address.
 const V6_DENIED: readonly [string, string][] = [
@@ -83,8 +100,14 @@ const V6_DENIED: readonly [string, string][] = [
   ['e000::1', 'outside global unicast'],
 ]
 
-const V6_PUBLIC = ['2606:4700:4700::1111', '2a00:1450:4001::1', '::ffff:1.1.1.1', '64:ff9b::808:808',
-  '2002:808:808::1', '2001:0:4136:e378:8000:63bf:f7f7:f7f7']
+const V6_PUBLIC = [
+  '2606:4700:4700::1111',
+  '2a00:1450:4001::1',
+  '::ffff:1.1.1.1',
+  '64:ff9b::808:808',
+  '2002:808:808::1',
+  '2001:0:4136:e378:8000:63bf:f7f7:f7f7',
+]
 
 describe('address ranges', () => {
   it.each(V4_DENIED)('IPv4 %s is not public unicast (%s)', (address, range) => {
@@ -107,33 +130,35 @@ describe('address ranges', () => {
 describe('URL checks', () => {
   const policy = new EgressPolicy({ allow: [] })
 
-  it.each([
-    ['http://127.1/', 'ipv4 loopback'],
-    ['http://0x7f.1/', 'ipv4 loopback'],
-    ['http://2130706433/', 'ipv4 loopback'],
-    ['http://0177.0.0.1/', 'ipv4 loopback'],
-    ['http://017700000001/', 'ipv4 loopback'],
-    ['http://0x7f000001/', 'ipv4 loopback'],
-    ['http://%31%32%37.0.0.1/', 'ipv4 loopback'],
-    ['http://0/', 'ipv4 unspecified'],
-    ['http://[::]/', 'ipv6 unspecified'],
-    ['http://[::ffff:127.0.0.1]/', 'ipv6 ipv4Mapped of ipv4 loopback'],
-    ['http://[0:0:0:0:0:ffff:7f00:1]/', 'ipv6 ipv4Mapped of ipv4 loopback'],
-    ['http://localhost/', 'localhost name'],
-    ['http://localhost./', 'localhost name'],
-    ['http://LOCALHOST/', 'localhost name'],
-    ['http://app.localhost/', 'localhost name'],
-    ['http://evil@example.com/', 'userinfo in url'],
-    ['http://:pw@example.com/', 'userinfo in url'],
-    ['file:///etc/passwd', 'scheme file:'],
-    ['gopher://example.com/', 'scheme gopher:'],
-    ['ftp://example.com/', 'scheme ftp:'],
-    ['data:text/plain,hi', 'scheme data:'],
-    ['http://example.com:22/', 'port 22'],
-    ['https://example.com:6379/', 'port 6379'],
-    ['http://example.com:25/', 'port 25'],
-    ['not a url', 'unparseable url'],
-  ].map(([url, reason]) => [url, reason] as [string, string]))('%s is refused (%s)', (url, reason) => {
+  it.each(
+    [
+      ['http://127.1/', 'ipv4 loopback'],
+      ['http://0x7f.1/', 'ipv4 loopback'],
+      ['http://2130706433/', 'ipv4 loopback'],
+      ['http://0177.0.0.1/', 'ipv4 loopback'],
+      ['http://017700000001/', 'ipv4 loopback'],
+      ['http://0x7f000001/', 'ipv4 loopback'],
+      ['http://%31%32%37.0.0.1/', 'ipv4 loopback'],
+      ['http://0/', 'ipv4 unspecified'],
+      ['http://[::]/', 'ipv6 unspecified'],
+      ['http://[::ffff:127.0.0.1]/', 'ipv6 ipv4Mapped of ipv4 loopback'],
+      ['http://[0:0:0:0:0:ffff:7f00:1]/', 'ipv6 ipv4Mapped of ipv4 loopback'],
+      ['http://localhost/', 'localhost name'],
+      ['http://localhost./', 'localhost name'],
+      ['http://LOCALHOST/', 'localhost name'],
+      ['http://app.localhost/', 'localhost name'],
+      ['http://evil@example.com/', 'userinfo in url'],
+      ['http://:pw@example.com/', 'userinfo in url'],
+      ['file:///etc/passwd', 'scheme file:'],
+      ['gopher://example.com/', 'scheme gopher:'],
+      ['ftp://example.com/', 'scheme ftp:'],
+      ['data:text/plain,hi', 'scheme data:'],
+      ['http://example.com:22/', 'port 22'],
+      ['https://example.com:6379/', 'port 6379'],
+      ['http://example.com:25/', 'port 25'],
+      ['not a url', 'unparseable url'],
+    ].map(([url, reason]) => [url, reason] as [string, string]),
+  )('%s is refused (%s)', (url, reason) => {
     expect(policy.checkUrl(url)).toEqual({ allowed: false, reason })
   })
 
@@ -149,7 +174,10 @@ describe('URL checks', () => {
   )
 
   it('a fragment carrying an @ cannot change the host', () => {
-    expect(policy.checkUrl('http://127.0.0.1#@example.com/')).toEqual({ allowed: false, reason: 'ipv4 loopback' })
+    expect(policy.checkUrl('http://127.0.0.1#@example.com/')).toEqual({
+      allowed: false,
+      reason: 'ipv4 loopback',
+    })
   })
 
   it('operator ports replace the default list', () => {
@@ -160,7 +188,9 @@ describe('URL checks', () => {
 })
 
 describe('the operator allow list', () => {
-  const policy = new EgressPolicy({ allow: ['127.0.0.1', '10.1.0.0/16', 'intranet.example', 'fd00::/8'] })
+  const policy = new EgressPolicy({
+    allow: ['127.0.0.1', '10.1.0.0/16', 'intranet.example', 'fd00::/8'],
+  })
 
   it('allows listed addresses and CIDRs and nothing next to them', () => {
     expect(policy.checkAddress('127.0.0.1', 'x.example')).toEqual({ allowed: true })
@@ -180,7 +210,10 @@ describe('the operator allow list', () => {
 
 describe('resolved answers', () => {
   const policy = new EgressPolicy({ allow: [] })
-  const answers = (list: string[]): Resolver => async () => list
+  const answers =
+    (list: string[]): Resolver =>
+    async () =>
+      list
 
   it('one private address among public ones denies the name', async () => {
     const verdict = await resolveChecked(policy, answers(['1.1.1.1', '10.0.0.1']), 'mixed.example')
@@ -193,9 +226,15 @@ describe('resolved answers', () => {
   })
 
   it('no answer and a failing resolver both deny', async () => {
-    expect(await resolveChecked(policy, answers([]), 'empty.example')).toEqual({ allowed: false, reason: 'no address' })
+    expect(await resolveChecked(policy, answers([]), 'empty.example')).toEqual({
+      allowed: false,
+      reason: 'no address',
+    })
     const failing: Resolver = async () => Promise.reject(new Error('ENOTFOUND'))
-    expect(await resolveChecked(policy, failing, 'gone.example')).toEqual({ allowed: false, reason: 'name does not resolve' })
+    expect(await resolveChecked(policy, failing, 'gone.example')).toEqual({
+      allowed: false,
+      reason: 'name does not resolve',
+    })
   })
 
   it('an answer that is not an address denies the name', async () => {
@@ -206,7 +245,9 @@ describe('resolved answers', () => {
   })
 
   it('all-public answers pass and are handed back for dialling', async () => {
-    expect(await resolveChecked(policy, answers(['1.1.1.1', '2606:4700::1']), 'ok.example')).toEqual({
+    expect(
+      await resolveChecked(policy, answers(['1.1.1.1', '2606:4700::1']), 'ok.example'),
+    ).toEqual({
       allowed: true,
       addresses: ['1.1.1.1', '2606:4700::1'],
     })
