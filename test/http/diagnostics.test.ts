@@ -95,6 +95,13 @@ describe('POST /diagnostics/ping', () => {
     expect(reply.status).toBe(400)
     expect(reply.body.detail).toBe('Host not allowed')
     expect(invocations()).toHaveLength(before)
+    const event = await server.ctx.db
+      .selectFrom('security_events')
+      .select(['type', 'outcome', 'details'])
+      .orderBy('seq', 'desc')
+      .executeTakeFirstOrThrow()
+    expect(event).toMatchObject({ type: 'egress_blocked', outcome: 'blocked' })
+    expect(JSON.parse(event.details)).toMatchObject({ host, reason: expect.any(String) })
   })
 
   const injections = () => [

@@ -27,6 +27,7 @@ async function egressEvents(server: TestServer) {
     .selectFrom('security_events')
     .selectAll()
     .where('type', '=', 'egress_blocked')
+    .orderBy('seq', 'asc')
     .execute()
   return rows.map((row) => ({
     ...row,
