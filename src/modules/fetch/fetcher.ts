@@ -87,8 +87,9 @@ export class PageFetcher {
       }
 
       discard(response.body)
-      if (hop >= MAX_REDIRECTS)
+      if (hop >= MAX_REDIRECTS) {
         throw new FetchError('failed', 'too many redirects', url.hostname, hop)
+      }
       url = await this.checked(new URL(location, url).href, hop + 1, signal)
     }
   }

@@ -67,8 +67,9 @@ async function fetchFailure(
   error: unknown,
 ): Promise<unknown> {
   if (!(error instanceof FetchError)) return error
-  if (error.kind === 'timeout')
+  if (error.kind === 'timeout') {
     return new AppError('RAMPART_FETCH_TIMEOUT', 'The remote server did not answer in time')
+  }
   if (error.kind === 'failed') {
     request.log.info({ reason: error.reason, host: error.host }, 'fetch failed')
     const detail =
