@@ -26,6 +26,10 @@ export const ERRORS = {
   RAMPART_AUTH_INVALID_TOKEN: { status: 401, title: 'Invalid or expired token' },
   RAMPART_AUTHZ_FORBIDDEN: { status: 403, title: 'Forbidden' },
   RAMPART_ACCOUNT_EXISTS: { status: 409, title: 'Account cannot be created' },
+  RAMPART_EGRESS_DENIED: { status: 400, title: 'Destination not allowed' },
+  RAMPART_FETCH_FAILED: { status: 502, title: 'The remote server could not be fetched' },
+  RAMPART_FETCH_TIMEOUT: { status: 504, title: 'The remote server did not answer in time' },
+  RAMPART_PING_UNAVAILABLE: { status: 503, title: 'ping is not available on this server' },
   RAMPART_PASSWORD_BUSY: { status: 503, title: 'Too many sign-ins in progress, retry shortly' },
 } as const satisfies Record<string, ErrorSpec>
 
