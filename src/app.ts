@@ -19,6 +19,7 @@ import { accountRoutes } from './modules/accounts/routes.js'
 import { adminRoutes } from './modules/admin/routes.js'
 import { documentRoutes } from './modules/documents/routes.js'
 import { healthRoutes } from './modules/health/routes.js'
+import { paymentRoutes } from './modules/payments/routes.js'
 import { sessionRoutes } from './modules/sessions/routes.js'
 import { systemClock, type Clock } from './security/clock.js'
 import { SecurityEvents } from './security/events.js'
@@ -82,5 +83,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
   await app.register(sessionRoutes(ctx))
   await app.register(documentRoutes(ctx))
   await app.register(adminRoutes(ctx))
+  await app.register(paymentRoutes(ctx))
   return { app, ctx }
 }
