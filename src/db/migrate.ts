@@ -1,5 +1,5 @@
 /** Applies the numbered migrations in src/db/migrations, the same set on SQLite and PostgreSQL. */
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely'
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely'
 import type { Db, Dialect } from './schema.js'
 import * as foundation from './migrations/001-foundation.js'
 import * as payments from './migrations/003-payments.js'
@@ -27,11 +27,26 @@ class InCodeProvider implements MigrationProvider {
 
 /** Runs every pending migration; throws with the failing step's name when one fails. */
 export async function migrateToLatest(db: Db, dialect: Dialect): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new InCodeProvider(dialect) })
+  const schema = dialect === 'postgres' ? await currentSchema(db) : undefined
+  const migrator = new Migrator({
+    db,
+    provider: new InCodeProvider(dialect),
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  })
   const { error, results } = await migrator.migrateToLatest()
   const failed = results?.find((r) => r.status === 'Error')
   if (error !== undefined) {
     throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed`, { cause: error })
   }
   return (results ?? []).map((r) => r.migrationName)
+}
+
+// Unless told a schema, Kysely's migrator looks for its bookkeeping tables in every schema of the
+// database, so one schema's tables hide another's missing ones. Naming the schema in use keeps
+// several schemas in one PostgreSQL database (one per deployment or test run) independent.
+async function currentSchema(db: Db): Promise<string> {
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db)
+  const schema = rows[0]?.schema
+  if (schema === undefined || schema === null) throw new Error('no schema on the search_path exists')
+  return schema
 }

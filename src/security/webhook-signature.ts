@@ -66,7 +66,11 @@ export class WebhookSignature {
    * stale-timestamp verdict always means an authentic delivery replayed late, while unsigned
    * noise is reported as a signature mismatch.
    */
-  verify(timestamp: string | undefined, signature: string | undefined, body: Buffer): SignatureVerdict {
+  verify(
+    timestamp: string | undefined,
+    signature: string | undefined,
+    body: Buffer,
+  ): SignatureVerdict {
     if (timestamp === undefined || signature === undefined) return fail('missing_headers')
     if (!TIMESTAMP.test(timestamp)) return fail('malformed_timestamp')
 

@@ -3,7 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Client, accountWithRoles, signupAndLogin, type Account, type Reply } from '../helpers/client.js'
+import {
+  Client,
+  accountWithRoles,
+  signupAndLogin,
+  type Account,
+  type Reply,
+} from '../helpers/client.js'
 import {
   ManualClock,
   freshDatabaseUrl,
@@ -25,7 +31,12 @@ function sign(secret: string, timestamp: string, body: string): string {
   return createHmac('sha256', secret).update(`${timestamp}.${body}`, 'utf8').digest('hex')
 }
 
-function paymentEvent(userId: string, amount: number, type: EventType = 'payment.succeeded', currency = 'EUR') {
+function paymentEvent(
+  userId: string,
+  amount: number,
+  type: EventType = 'payment.succeeded',
+  currency = 'EUR',
+) {
   return { id: `evt_${randomUUID()}`, type, data: { amount, currency, user_id: userId } }
 }
 
@@ -48,7 +59,10 @@ function signed(clock: ManualClock, event: unknown, secret = OLD_SECRET): Delive
 }
 
 function deliver(client: Client, delivery: Delivery): Promise<Reply> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...delivery.headers }
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    ...delivery.headers,
+  }
   if (delivery.timestamp !== undefined) headers['x-timestamp'] = delivery.timestamp
   if (delivery.signature !== undefined) headers['x-signature'] = delivery.signature
   return client.post('/webhooks/payment', { raw: delivery.body, headers })
@@ -71,8 +85,16 @@ async function balanceOf(server: TestServer, userId: string, currency = 'EUR'): 
 async function eventsOf(server: TestServer, reply: Reply) {
   const requestId = reply.headers.get('x-request-id')
   if (requestId === null) throw new Error('no request id')
-  const rows = await server.ctx.db.selectFrom('security_events').selectAll().where('request_id', '=', requestId).execute()
-  return rows.map((row) => ({ type: row.type, outcome: row.outcome, details: JSON.parse(row.details) }))
+  const rows = await server.ctx.db
+    .selectFrom('security_events')
+    .selectAll()
+    .where('request_id', '=', requestId)
+    .execute()
+  return rows.map((row) => ({
+    type: row.type,
+    outcome: row.outcome,
+    details: JSON.parse(row.details),
+  }))
 }
 
 function expectProblem(reply: Reply, status: number): void {
@@ -130,8 +152,21 @@ describe('payment webhook signatures', () => {
     const event = paymentEvent(payer.id, 500)
     const body = JSON.stringify(event)
     const now = seconds(clock)
-    for (const timestamp of [`${now}.5`, '1e9', `+${now}`, `-${now}`, '0x10', 'yesterday', '1234567890123', `${now},${now}`]) {
-      const reply = await deliver(client, { body, timestamp, signature: sign(OLD_SECRET, timestamp, body) })
+    for (const timestamp of [
+      `${now}.5`,
+      '1e9',
+      `+${now}`,
+      `-${now}`,
+      '0x10',
+      'yesterday',
+      '1234567890123',
+      `${now},${now}`,
+    ]) {
+      const reply = await deliver(client, {
+        body,
+        timestamp,
+        signature: sign(OLD_SECRET, timestamp, body),
+      })
       expectProblem(reply, 400)
       expect(reply.body.type).toBe('urn:rampart:problem:webhook-bad-headers')
     }
@@ -167,7 +202,11 @@ describe('payment webhook signatures', () => {
     expect(await paymentRows(server, event.id)).toHaveLength(0)
     expect(await balanceOf(server, payer.id)).toBe(before)
     expect(await eventsOf(server, reply)).toEqual([
-      expect.objectContaining({ type: 'webhook_signature_invalid', outcome: 'blocked', details: expect.objectContaining({ reason: 'signature_mismatch' }) }),
+      expect.objectContaining({
+        type: 'webhook_signature_invalid',
+        outcome: 'blocked',
+        details: expect.objectContaining({ reason: 'signature_mismatch' }),
+      }),
     ])
   })
 
@@ -198,13 +237,20 @@ describe('payment webhook signatures', () => {
     const event = paymentEvent(payer.id, 900)
     const body = JSON.stringify(event)
     const timestamp = String(Math.floor(clock.now() / 1000) - 301)
-    const reply = await deliver(client, { body, timestamp, signature: sign(OLD_SECRET, timestamp, body) })
+    const reply = await deliver(client, {
+      body,
+      timestamp,
+      signature: sign(OLD_SECRET, timestamp, body),
+    })
 
     expectProblem(reply, 400)
     expect(reply.body.type).toBe('urn:rampart:problem:webhook-stale')
     expect(await paymentRows(server, event.id)).toHaveLength(0)
     expect(await eventsOf(server, reply)).toEqual([
-      expect.objectContaining({ type: 'webhook_timestamp_rejected', details: expect.objectContaining({ reason: 'timestamp_too_old' }) }),
+      expect.objectContaining({
+        type: 'webhook_timestamp_rejected',
+        details: expect.objectContaining({ reason: 'timestamp_too_old' }),
+      }),
     ])
   })
 
@@ -212,13 +258,20 @@ describe('payment webhook signatures', () => {
     const event = paymentEvent(payer.id, 900)
     const body = JSON.stringify(event)
     const timestamp = String(Math.floor(clock.now() / 1000) + 301)
-    const reply = await deliver(client, { body, timestamp, signature: sign(OLD_SECRET, timestamp, body) })
+    const reply = await deliver(client, {
+      body,
+      timestamp,
+      signature: sign(OLD_SECRET, timestamp, body),
+    })
 
     expectProblem(reply, 400)
     expect(reply.body.type).toBe('urn:rampart:problem:webhook-stale')
     expect(await paymentRows(server, event.id)).toHaveLength(0)
     expect(await eventsOf(server, reply)).toEqual([
-      expect.objectContaining({ type: 'webhook_timestamp_rejected', details: expect.objectContaining({ reason: 'timestamp_in_future' }) }),
+      expect.objectContaining({
+        type: 'webhook_timestamp_rejected',
+        details: expect.objectContaining({ reason: 'timestamp_in_future' }),
+      }),
     ])
   })
 
@@ -226,7 +279,11 @@ describe('payment webhook signatures', () => {
     const now = Math.floor(clock.now() / 1000)
     for (const timestamp of [String(now - 300), String(now + 300)]) {
       const body = JSON.stringify(paymentEvent(payer.id, 1))
-      const reply = await deliver(client, { body, timestamp, signature: sign(OLD_SECRET, timestamp, body) })
+      const reply = await deliver(client, {
+        body,
+        timestamp,
+        signature: sign(OLD_SECRET, timestamp, body),
+      })
       expect(reply.body).toEqual({ status: 'processed' })
     }
   })
@@ -289,13 +346,18 @@ describe('payment webhook signatures', () => {
     const event = paymentEvent(payer.id, 20)
     const body = JSON.stringify(event)
     const timestamp = seconds(clock)
-    const header = [sign(UNKNOWN_SECRET, timestamp, body), sign(NEW_SECRET, timestamp, body)].join(', ')
+    const header = [sign(UNKNOWN_SECRET, timestamp, body), sign(NEW_SECRET, timestamp, body)].join(
+      ', ',
+    )
     const reply = await deliver(client, { body, timestamp, signature: header })
     expect(reply.body).toEqual({ status: 'processed' })
 
     const noneMatch = paymentEvent(payer.id, 20)
     const noneBody = JSON.stringify(noneMatch)
-    const wrong = [sign(UNKNOWN_SECRET, timestamp, noneBody), sign(OLD_SECRET, timestamp, body)].join(',')
+    const wrong = [
+      sign(UNKNOWN_SECRET, timestamp, noneBody),
+      sign(OLD_SECRET, timestamp, body),
+    ].join(',')
     const refused = await deliver(client, { body: noneBody, timestamp, signature: wrong })
     expectProblem(refused, 401)
     expect(await paymentRows(server, noneMatch.id)).toHaveLength(0)
@@ -324,7 +386,10 @@ describe('payment webhook signatures', () => {
       expect(reply.body.errors.length).toBeGreaterThan(0)
       expect(await paymentRows(server, body.id)).toHaveLength(0)
       expect(await eventsOf(server, reply)).toEqual([
-        expect.objectContaining({ type: 'webhook_payload_invalid', details: expect.objectContaining({ reason: 'schema', event_id: body.id }) }),
+        expect.objectContaining({
+          type: 'webhook_payload_invalid',
+          details: expect.objectContaining({ reason: 'schema', event_id: body.id }),
+        }),
       ])
     }
     expect(await balanceOf(server, payer.id)).toBe(before)
@@ -340,7 +405,11 @@ describe('payment webhook signatures', () => {
     ]
     const timestamp = seconds(clock)
     for (const body of bodies) {
-      const reply = await deliver(client, { body, timestamp, signature: sign(OLD_SECRET, timestamp, body) })
+      const reply = await deliver(client, {
+        body,
+        timestamp,
+        signature: sign(OLD_SECRET, timestamp, body),
+      })
       expectProblem(reply, 400)
       expect(reply.body.type).toBe('urn:rampart:problem:webhook-bad-payload')
     }
@@ -349,7 +418,10 @@ describe('payment webhook signatures', () => {
     const headers = {
       'content-type': 'application/json',
       'x-timestamp': timestamp,
-      'x-signature': createHmac('sha256', OLD_SECRET).update(`${timestamp}.`).update(latin1).digest('hex'),
+      'x-signature': createHmac('sha256', OLD_SECRET)
+        .update(`${timestamp}.`)
+        .update(latin1)
+        .digest('hex'),
     }
     const reply = await client.post('/webhooks/payment', { raw: latin1, headers })
     expectProblem(reply, 400)
@@ -361,7 +433,10 @@ describe('payment webhook signatures', () => {
     const event = paymentEvent(payer.id, 600)
     const form = new URLSearchParams({ id: event.id, type: event.type }).toString()
     const timestamp = seconds(clock)
-    for (const [type, body] of [['application/x-www-form-urlencoded', form], ['text/plain', JSON.stringify(event)]] as const) {
+    for (const [type, body] of [
+      ['application/x-www-form-urlencoded', form],
+      ['text/plain', JSON.stringify(event)],
+    ] as const) {
       const reply = await deliver(client, {
         body,
         timestamp,
@@ -407,10 +482,17 @@ describe('payment webhook signatures', () => {
     const reply = await deliver(client, signed(clock, event))
     expect(reply.body).toEqual({ status: 'processed' })
     expect(await paymentRows(server, event.id)).toHaveLength(1)
-    const balances = await server.ctx.db.selectFrom('payment_balances').selectAll().where('user_id', '=', ghost).execute()
+    const balances = await server.ctx.db
+      .selectFrom('payment_balances')
+      .selectAll()
+      .where('user_id', '=', ghost)
+      .execute()
     expect(balances).toHaveLength(0)
     expect(await eventsOf(server, reply)).toEqual([
-      expect.objectContaining({ type: 'webhook_payment_unknown_user', details: expect.objectContaining({ event_id: event.id, target_user_id: ghost }) }),
+      expect.objectContaining({
+        type: 'webhook_payment_unknown_user',
+        details: expect.objectContaining({ event_id: event.id, target_user_id: ghost }),
+      }),
     ])
     expect((await deliver(client, signed(clock, event))).body).toEqual({ status: 'duplicate' })
   })
@@ -458,7 +540,10 @@ describe('payment listing and balances', () => {
   it('a user sees only their own payments, newest first, page by page', async () => {
     const first = await client.get('/payments?limit=2', { token: alice.access })
     expect(first.status).toBe(200)
-    expect(first.body.items.map((i: { id: string }) => i.id)).toEqual([aliceEvents[2], aliceEvents[1]])
+    expect(first.body.items.map((i: { id: string }) => i.id)).toEqual([
+      aliceEvents[2],
+      aliceEvents[1],
+    ])
     expect(first.body.items[0]).toEqual({
       id: aliceEvents[2],
       type: 'payment.succeeded',
@@ -469,7 +554,9 @@ describe('payment listing and balances', () => {
     })
     expect(first.body.next_cursor).toEqual(expect.any(String))
 
-    const second = await client.get(`/payments?limit=2&cursor=${first.body.next_cursor}`, { token: alice.access })
+    const second = await client.get(`/payments?limit=2&cursor=${first.body.next_cursor}`, {
+      token: alice.access,
+    })
     expect(second.body.items.map((i: { id: string }) => i.id)).toEqual([aliceEvents[0]])
     expect(second.body.next_cursor).toBeNull()
   })
@@ -499,15 +586,20 @@ describe('payment listing and balances', () => {
     expect(balance.body.balances).toEqual([{ currency: 'EUR', amount: 42 }])
   })
 
-  it('an admin sees every user\'s payments and can narrow to one user', async () => {
+  it("an admin sees every user's payments and can narrow to one user", async () => {
     const all = await client.get('/payments?limit=100', { token: admin.access })
     const owners = new Set(all.body.items.map((i: { user_id: string }) => i.user_id))
     expect(owners.has(alice.id) && owners.has(bob.id)).toBe(true)
 
     const onlyBob = await client.get(`/payments?user_id=${bob.id}`, { token: admin.access })
     expect(onlyBob.body.items.map((i: { amount: number }) => i.amount)).toEqual([999])
-    const bobBalance = await client.get(`/payments/balance?user_id=${bob.id}`, { token: admin.access })
-    expect(bobBalance.body).toEqual({ user_id: bob.id, balances: [{ currency: 'EUR', amount: 999 }] })
+    const bobBalance = await client.get(`/payments/balance?user_id=${bob.id}`, {
+      token: admin.access,
+    })
+    expect(bobBalance.body).toEqual({
+      user_id: bob.id,
+      balances: [{ currency: 'EUR', amount: 999 }],
+    })
   })
 
   it('an anonymous caller cannot list payments', async () => {
@@ -554,7 +646,9 @@ describe('payment webhooks on two instances sharing one database', () => {
     const user = await signupAndLogin(new Client(first.url), 'shared')
     const delivery = signed(clock, paymentEvent(user.id, 7700))
     const clients = [new Client(first.url), new Client(second.url)]
-    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => deliver(clients[i % 2]!, delivery)))
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => deliver(clients[i % 2]!, delivery)),
+    )
 
     expect(replies.map((r) => r.status)).toEqual(Array(20).fill(200))
     expect(replies.filter((r) => r.body.status === 'processed')).toHaveLength(1)

@@ -84,36 +84,44 @@ export function paymentRoutes(ctx: AppContext) {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>()
     const secured = { tags: ['payments'], security: [{ bearer: [] }] }
 
-    app.get('/payments', {
-      config: { policy: role('viewer') },
-      schema: {
-        ...secured,
-        summary: 'Applied payment events, newest first',
-        querystring: PaymentsQuery,
-        response: { 200: Page(PaymentSchema), ...problems(401, 403, 422) },
+    app.get(
+      '/payments',
+      {
+        config: { policy: role('viewer') },
+        schema: {
+          ...secured,
+          summary: 'Applied payment events, newest first',
+          querystring: PaymentsQuery,
+          response: { 200: Page(PaymentSchema), ...problems(401, 403, 422) },
+        },
       },
-    }, async (request) => {
-      const { limit, cursor, user_id } = request.query
-      const subject = subjectOf(principalOf(request), user_id)
-      const rows = await listPayments(ctx.db, subject, decodeCursor(cursor), limit)
-      const items = rows.slice(0, limit)
-      const last = items.at(-1)
-      const next = rows.length > limit && last !== undefined ? encodeCursor(last) : null
-      return { items, next_cursor: next }
-    })
+      async (request) => {
+        const { limit, cursor, user_id } = request.query
+        const subject = subjectOf(principalOf(request), user_id)
+        const rows = await listPayments(ctx.db, subject, decodeCursor(cursor), limit)
+        const items = rows.slice(0, limit)
+        const last = items.at(-1)
+        const next = rows.length > limit && last !== undefined ? encodeCursor(last) : null
+        return { items, next_cursor: next }
+      },
+    )
 
-    app.get('/payments/balance', {
-      config: { policy: role('viewer') },
-      schema: {
-        ...secured,
-        summary: 'Balance per currency from applied payment events',
-        querystring: BalanceQuery,
-        response: { 200: BalanceSchema, ...problems(401, 403, 422) },
+    app.get(
+      '/payments/balance',
+      {
+        config: { policy: role('viewer') },
+        schema: {
+          ...secured,
+          summary: 'Balance per currency from applied payment events',
+          querystring: BalanceQuery,
+          response: { 200: BalanceSchema, ...problems(401, 403, 422) },
+        },
       },
-    }, async (request) => {
-      const caller = principalOf(request)
-      const userId = subjectOf(caller, request.query.user_id) ?? caller.userId
-      return { user_id: userId, balances: await balancesOf(ctx.db, userId) }
-    })
+      async (request) => {
+        const caller = principalOf(request)
+        const userId = subjectOf(caller, request.query.user_id) ?? caller.userId
+        return { user_id: userId, balances: await balancesOf(ctx.db, userId) }
+      },
+    )
   }
 }

@@ -134,7 +134,11 @@ export function paymentWebhookRoute(ctx: AppContext) {
     if (verdict.ok) return
 
     const refusal = REFUSALS[verdict.reason]
-    const details = { source: 'payment_webhook', reason: verdict.reason, timestamp: timestamp ?? null }
+    const details = {
+      source: 'payment_webhook',
+      reason: verdict.reason,
+      timestamp: timestamp ?? null,
+    }
     await recordEvent(ctx, request, { type: refusal.event, outcome: 'blocked', details })
     throw new AppError(refusal.code, refusal.detail)
   }
@@ -162,33 +166,38 @@ export function paymentWebhookRoute(ctx: AppContext) {
 
     const app = plain.withTypeProvider<TypeBoxTypeProvider>()
 
-    app.post('/webhooks/payment', {
-      config: { policy: PUBLIC },
-      bodyLimit: WEBHOOK_BODY_LIMIT,
-      // A schema failure after a good signature is a malformed delivery (400), logged, not 422.
-      attachValidation: true,
-      schema: {
-        tags: ['payments'],
-        summary: 'Receive a signed payment event',
-        description: 'Headers X-Timestamp (Unix seconds) and X-Signature (hex HMAC-SHA256 over ' +
-          '"{X-Timestamp}." + raw body; several comma-separated values accepted).',
-        body: PaymentEvent,
-        response: { 200: WebhookReply, ...problems(400, 401, 413) },
+    app.post(
+      '/webhooks/payment',
+      {
+        config: { policy: PUBLIC },
+        bodyLimit: WEBHOOK_BODY_LIMIT,
+        // A schema failure after a good signature is a malformed delivery (400), logged, not 422.
+        attachValidation: true,
+        schema: {
+          tags: ['payments'],
+          summary: 'Receive a signed payment event',
+          description:
+            'Headers X-Timestamp (Unix seconds) and X-Signature (hex HMAC-SHA256 over ' +
+            '"{X-Timestamp}." + raw body; several comma-separated values accepted).',
+          body: PaymentEvent,
+          response: { 200: WebhookReply, ...problems(400, 401, 413) },
+        },
+        // A request without a body never reaches the parser; it is authenticated over no bytes.
+        preValidation: async (request) => {
+          // Typed as the schema's shape, but not yet validated: it is undefined when nothing came.
+          if ((request.body as unknown) !== undefined) return
+          await authenticate(request, EMPTY)
+          throw await refusePayload(ctx, request, 'no_body')
+        },
       },
-      // A request without a body never reaches the parser; it is authenticated over no bytes.
-      preValidation: async (request) => {
-        // Typed as the schema's shape, but not yet validated: it is undefined when nothing came.
-        if ((request.body as unknown) !== undefined) return
-        await authenticate(request, EMPTY)
-        throw await refusePayload(ctx, request, 'no_body')
+      async (request) => {
+        if (request.validationError !== undefined) {
+          const fields = toAppError(request.validationError as FastifyError, request).errors
+          throw await refusePayload(ctx, request, 'schema', fields)
+        }
+        return { status: await applyEvent(ctx, request, request.body) }
       },
-    }, async (request) => {
-      if (request.validationError !== undefined) {
-        const fields = toAppError(request.validationError as FastifyError, request).errors
-        throw await refusePayload(ctx, request, 'schema', fields)
-      }
-      return { status: await applyEvent(ctx, request, request.body) }
-    })
+    )
   }
 }
 
@@ -214,7 +223,11 @@ async function applyEvent(
 
   if (!known) {
     const details = { source: 'payment_webhook', event_id: event.id, target_user_id: user_id }
-    await recordEvent(ctx, request, { type: 'webhook_payment_unknown_user', outcome: 'failure', details })
+    await recordEvent(ctx, request, {
+      type: 'webhook_payment_unknown_user',
+      outcome: 'failure',
+      details,
+    })
   }
   return 'processed'
 }
