@@ -602,6 +602,25 @@ describe('payment listing and balances', () => {
     })
   })
 
+  it('pages through events whose ids have the longest allowed length', async () => {
+    const user = await signupAndLogin(client, 'longids')
+    const ids: string[] = []
+    for (const suffix of ['a', 'b']) {
+      const event = paymentEvent(user.id, 5)
+      event.id = `${suffix}${randomUUID().replaceAll('-', '')}`.padEnd(200, suffix)
+      ids.push(event.id)
+      expect((await deliver(client, signed(clock, event))).body).toEqual({ status: 'processed' })
+      clock.advance(1000)
+    }
+    const first = await client.get('/payments?limit=1', { token: user.access })
+    expect(first.body.items.map((i: { id: string }) => i.id)).toEqual([ids[1]])
+    const second = await client.get(`/payments?limit=1&cursor=${first.body.next_cursor}`, {
+      token: user.access,
+    })
+    expect(second.status).toBe(200)
+    expect(second.body.items.map((i: { id: string }) => i.id)).toEqual([ids[0]])
+  })
+
   it('an anonymous caller cannot list payments', async () => {
     expectProblem(await client.get('/payments'), 401)
   })

@@ -14,7 +14,7 @@ import { forbidden, invalid } from '../../http/errors.js'
 import { Id, Page, PageQuery, Timestamp, problems } from '../../http/schemas.js'
 import { hasRole, role, type Principal } from '../../security/access.js'
 import { balancesOf, listPayments, type PaymentItem, type PaymentPosition } from './store.js'
-import { paymentWebhookRoute, PaymentEvent } from './webhook.js'
+import { EVENT_ID_PATTERN, paymentWebhookRoute, PaymentEvent } from './webhook.js'
 
 const PaymentSchema = Type.Object({
   id: Type.String({ description: 'The event id the sender gave' }),
@@ -28,7 +28,10 @@ const PaymentSchema = Type.Object({
 const PaymentsQuery = Type.Object(
   {
     limit: PageQuery.properties.limit,
-    cursor: PageQuery.properties.cursor,
+    // Longer than the shared cursor: it carries a timestamp and an event id of up to 200 chars.
+    cursor: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 400, pattern: '^[A-Za-z0-9_-]+$' }),
+    ),
     user_id: Type.Optional(Id),
   },
   { additionalProperties: false },
@@ -42,7 +45,7 @@ const BalanceSchema = Type.Object({
 })
 
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
-const EVENT_ID = /^[A-Za-z0-9_.:-]{1,200}$/
+const EVENT_ID = new RegExp(EVENT_ID_PATTERN)
 
 /** The list is ordered by (received_at, id), so a cursor carries both, made opaque. */
 function encodeCursor(item: PaymentItem): string {

@@ -46,9 +46,12 @@ const PaymentEventType = Type.Union([
   Type.Literal('payment.refunded'),
 ])
 
+/** Event ids as providers issue them (`evt_...`): printable, no spaces, no quotes. */
+export const EVENT_ID_PATTERN = '^[A-Za-z0-9_.:-]{1,200}$'
+
 export const PaymentEvent = Type.Object(
   {
-    id: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_.:-]+$' }),
+    id: Type.String({ minLength: 1, maxLength: 200, pattern: EVENT_ID_PATTERN }),
     type: PaymentEventType,
     data: Type.Object(
       {
@@ -137,7 +140,7 @@ export function paymentWebhookRoute(ctx: AppContext) {
     const details = {
       source: 'payment_webhook',
       reason: verdict.reason,
-      timestamp: timestamp ?? null,
+      timestamp: timestamp?.slice(0, 32) ?? null,
     }
     await recordEvent(ctx, request, { type: refusal.event, outcome: 'blocked', details })
     throw new AppError(refusal.code, refusal.detail)
