@@ -21,6 +21,7 @@ import { diagnosticsRoutes } from './modules/diagnostics/routes.js'
 import { documentRoutes } from './modules/documents/routes.js'
 import { fetchRoutes } from './modules/fetch/routes.js'
 import { healthRoutes } from './modules/health/routes.js'
+import { paymentRoutes } from './modules/payments/routes.js'
 import { sessionRoutes } from './modules/sessions/routes.js'
 import { systemClock, type Clock } from './security/clock.js'
 import { EgressPolicy, systemResolver, type Resolver } from './security/egress.js'
@@ -93,5 +94,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
   }
   await app.register(fetchRoutes(ctx, egress))
   await app.register(diagnosticsRoutes(ctx, egress))
+  await app.register(paymentRoutes(ctx))
   return { app, ctx }
 }

@@ -2,6 +2,7 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely'
 import type { Db, Dialect } from './schema.js'
 import * as foundation from './migrations/001-foundation.js'
+import * as payments from './migrations/003-payments.js'
 
 interface Step {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>
@@ -9,6 +10,7 @@ interface Step {
 
 const STEPS: Record<string, Step> = {
   '001-foundation': foundation,
+  '003-payments': payments,
 }
 
 class InCodeProvider implements MigrationProvider {
@@ -25,8 +27,6 @@ class InCodeProvider implements MigrationProvider {
 
 /** Runs every pending migration; throws with the failing step's name when one fails. */
 export async function migrateToLatest(db: Db, dialect: Dialect): Promise<string[]> {
-  // Kysely looks for its bookkeeping table in every schema; on PostgreSQL it is pinned to the
-  // current schema so databases that hold several Rampart schemas do not confuse it.
   const schema = dialect === 'postgres' ? await currentSchema(db) : undefined
   const migrator = new Migrator({
     db,
@@ -41,9 +41,12 @@ export async function migrateToLatest(db: Db, dialect: Dialect): Promise<string[
   return (results ?? []).map((r) => r.migrationName)
 }
 
+// Unless told a schema, Kysely's migrator looks for its bookkeeping tables in every schema of the
+// database, so one schema's tables hide another's missing ones. Naming the schema in use keeps
+// several schemas in one PostgreSQL database (one per deployment or test run) independent.
 async function currentSchema(db: Db): Promise<string> {
-  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db)
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db)
   const schema = rows[0]?.schema
-  if (schema === undefined) throw new Error('the database has no current schema')
+  if (schema === undefined || schema === null) throw new Error('no schema on the search_path exists')
   return schema
 }

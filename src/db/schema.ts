@@ -1,5 +1,5 @@
 /** Table types shared by every store. Timestamps are ISO 8601 UTC text on both databases. */
-import type { Generated, Kysely } from 'kysely'
+import type { ColumnType, Generated, Kysely } from 'kysely'
 
 export interface UsersTable {
   id: string
@@ -69,6 +69,29 @@ export interface SecurityEventsTable {
   hash: string
 }
 
+/** bigint columns: PostgreSQL's driver returns them as strings, SQLite as numbers. */
+type BigIntColumn = ColumnType<number | string, number, number>
+
+export interface PaymentsTable {
+  /** The sender's event id: its uniqueness is what makes a delivery apply at most once. */
+  id: string
+  type: 'payment.succeeded' | 'payment.failed' | 'payment.refunded'
+  amount: BigIntColumn
+  currency: string
+  user_id: string
+  /** The signed change this event made to the user's balance (0 when it made none). */
+  balance_delta: BigIntColumn
+  received_at: string
+  payload: string
+}
+
+export interface PaymentBalancesTable {
+  user_id: string
+  currency: string
+  balance: BigIntColumn
+  updated_at: string
+}
+
 export interface Database {
   users: UsersTable
   sessions: SessionsTable
@@ -76,6 +99,8 @@ export interface Database {
   documents: DocumentsTable
   document_shares: DocumentSharesTable
   security_events: SecurityEventsTable
+  payments: PaymentsTable
+  payment_balances: PaymentBalancesTable
 }
 
 export type Db = Kysely<Database>
