@@ -6,9 +6,15 @@ import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
 import pg from 'pg'
 import type { Database, Db, Dialect } from './schema.js'
 
+/** The driver under Kysely, for libraries that speak to it directly (the rate limiter). */
+export type RawDatabase =
+  | { readonly kind: 'sqlite'; readonly database: SQLite.Database }
+  | { readonly kind: 'postgres'; readonly pool: pg.Pool }
+
 export interface DatabaseHandle {
   readonly db: Db
   readonly dialect: Dialect
+  readonly raw: RawDatabase
   /** Answers true when the database responds to a trivial query. */
   ping(): Promise<boolean>
   close(): Promise<void>
@@ -33,7 +39,13 @@ export function openDatabase(url: string): DatabaseHandle {
   }
 }
 
-function openSqlite(path: string): { db: Db; dialect: Dialect } {
+interface Opened {
+  db: Db
+  dialect: Dialect
+  raw: RawDatabase
+}
+
+function openSqlite(path: string): Opened {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
   const database = new SQLite(path)
   // SQLite pragmas: WAL for concurrent readers, FULL sync so a committed write survives a crash.
@@ -41,10 +53,11 @@ function openSqlite(path: string): { db: Db; dialect: Dialect } {
   database.pragma('synchronous = FULL')
   database.pragma('foreign_keys = ON')
   database.pragma('busy_timeout = 5000')
-  return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), dialect: 'sqlite' }
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) })
+  return { db, dialect: 'sqlite', raw: { kind: 'sqlite', database } }
 }
 
-function openPostgres(url: string): { db: Db; dialect: Dialect } {
+function openPostgres(url: string): Opened {
   const parsed = new URL(url)
   const schema = parsed.searchParams.get('schema')
   parsed.searchParams.delete('schema')
@@ -55,5 +68,6 @@ function openPostgres(url: string): { db: Db; dialect: Dialect } {
     // The schema name was checked against SCHEMA_NAME above, so quoting it is safe here.
     pool.on('connect', (client) => void client.query(`set search_path to "${schema}"`))
   }
-  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  return { db, dialect: 'postgres', raw: { kind: 'postgres', pool } }
 }

@@ -2,6 +2,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely'
 import type { Db, Dialect } from './schema.js'
 import * as foundation from './migrations/001-foundation.js'
+import * as passwordReset from './migrations/002-password-reset.js'
 
 interface Step {
   up(db: Kysely<unknown>, dialect: Dialect): Promise<void>
@@ -9,6 +10,7 @@ interface Step {
 
 const STEPS: Record<string, Step> = {
   '001-foundation': foundation,
+  '002-password-reset': passwordReset,
 }
 
 class InCodeProvider implements MigrationProvider {

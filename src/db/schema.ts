@@ -69,6 +69,22 @@ export interface SecurityEventsTable {
   hash: string
 }
 
+export interface PasswordResetTokensTable {
+  id: string
+  user_id: string
+  token_hash: string
+  created_at: string
+  expires_at: string
+  used_at: string | null
+}
+
+/** Written only by rate-limiter-flexible; listed so migrations and cleanup are typed. */
+export interface RateLimitsTable {
+  key: string
+  points: number
+  expire: number | string | null
+}
+
 export interface Database {
   users: UsersTable
   sessions: SessionsTable
@@ -76,6 +92,8 @@ export interface Database {
   documents: DocumentsTable
   document_shares: DocumentSharesTable
   security_events: SecurityEventsTable
+  password_reset_tokens: PasswordResetTokensTable
+  rate_limits: RateLimitsTable
 }
 
 export type Db = Kysely<Database>

@@ -27,6 +27,8 @@ export const ERRORS = {
   RAMPART_AUTHZ_FORBIDDEN: { status: 403, title: 'Forbidden' },
   RAMPART_ACCOUNT_EXISTS: { status: 409, title: 'Account cannot be created' },
   RAMPART_PASSWORD_BUSY: { status: 503, title: 'Too many sign-ins in progress, retry shortly' },
+  RAMPART_RATE_LIMIT_UNAVAILABLE: { status: 503, title: 'Request limits cannot be checked' },
+  RAMPART_RESET_INVALID_TOKEN: { status: 400, title: 'Invalid or expired reset token' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

@@ -1,0 +1,29 @@
+/**
+ * Password reset tokens (only their SHA-256 is stored) and the rate limiter's counters, which
+ * live in the database by default so limits survive a restart and are shared by every instance
+ * that shares the database.
+ */
+import type { Kysely } from 'kysely'
+import type { Dialect } from '../schema.js'
+
+export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
+  await db.schema
+    .createTable('password_reset_tokens')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+    .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('expires_at', 'text', (c) => c.notNull())
+    .addColumn('used_at', 'text')
+    .execute()
+  await db.schema.createIndex('reset_user_idx').on('password_reset_tokens').column('user_id').execute()
+
+  // The column layout rate-limiter-flexible's SQLite and PostgreSQL stores read and write.
+  await db.schema
+    .createTable('rate_limits')
+    .addColumn('key', dialect === 'postgres' ? 'varchar(255)' : 'text', (c) => c.primaryKey())
+    .addColumn('points', 'integer', (c) => c.notNull().defaultTo(0))
+    .addColumn('expire', 'bigint')
+    .execute()
+  await db.schema.createIndex('rate_limits_expire_idx').on('rate_limits').column('expire').execute()
+}
