@@ -2,8 +2,9 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely'
+import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely'
 import pg from 'pg'
+import { BoundedLru } from '../security/lru.js'
 import type { Database, Db, Dialect } from './schema.js'
 
 /** The driver under Kysely, for libraries that speak to it directly (the rate limiter). */
@@ -53,8 +54,28 @@ function openSqlite(path: string): Opened {
   database.pragma('synchronous = FULL')
   database.pragma('foreign_keys = ON')
   database.pragma('busy_timeout = 5000')
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) })
-  return { db, dialect: 'sqlite', raw: { kind: 'sqlite', database } }
+  const dialect = new SqliteDialect({ database: withStatementCache(database) })
+  return { db: new Kysely<Database>({ dialect }), dialect: 'sqlite', raw: { kind: 'sqlite', database } }
+}
+
+/**
+ * Kysely prepares every query anew; preparing is the largest single cost of a read on SQLite.
+ * Queries are built from fixed shapes with bound parameters, so their SQL text repeats and the
+ * prepared statements can be reused (bounded, least recently used evicted).
+ */
+function withStatementCache(database: SQLite.Database, max = 512): SqliteDatabase {
+  const statements = new BoundedLru<string, SQLite.Statement>(max)
+  return {
+    close: () => database.close(),
+    prepare(text: string) {
+      let statement = statements.get(text)
+      if (statement === undefined) {
+        statement = database.prepare(text)
+        statements.set(text, statement)
+      }
+      return statement
+    },
+  }
 }
 
 function openPostgres(url: string): Opened {

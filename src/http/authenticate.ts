@@ -9,7 +9,8 @@ import type { AppContext } from '../context.js'
 import { hasRole, isPolicy, isRole, type Policy, type Principal, type Role } from '../security/access.js'
 import type { EventInput } from '../security/events.js'
 import { AppError } from './errors.js'
-import { loadLiveSession } from './live-session.js'
+import { liveSessionQuery, type LiveSession } from './live-session.js'
+import { isoAt } from '../security/clock.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -67,10 +68,11 @@ export function registerAuthentication(app: FastifyInstance, ctx: AppContext): v
     routes.length = 0
   })
 
+  const liveSession = liveSessionQuery(ctx.db)
   app.addHook('onRequest', async (request) => {
     const policy = request.routeOptions.config.policy
     if (policy === undefined || 'public' in policy) return
-    request.principal = await authenticate(ctx, request)
+    request.principal = await authenticate(ctx, request, liveSession)
     if (!hasRole(request.principal.roles, policy.role)) {
       request.authFailure = `role ${policy.role} required`
       throw new AppError('RAMPART_AUTHZ_FORBIDDEN', 'Your role does not allow this')
@@ -86,7 +88,9 @@ export function registerAuthentication(app: FastifyInstance, ctx: AppContext): v
   })
 }
 
-async function authenticate(ctx: AppContext, request: FastifyRequest): Promise<Principal> {
+type SessionLookup = (sessionId: string, nowIso: string) => Promise<LiveSession | undefined>
+
+async function authenticate(ctx: AppContext, request: FastifyRequest, liveSession: SessionLookup): Promise<Principal> {
   const header = request.headers.authorization
   const match = header === undefined ? null : BEARER.exec(header)
   if (match?.[1] === undefined) {
@@ -97,7 +101,7 @@ async function authenticate(ctx: AppContext, request: FastifyRequest): Promise<P
   const claims = await ctx.tokens.verifyAccess(match[1])
   if (claims === undefined) return reject(request, 'token failed verification')
 
-  const session = await loadLiveSession(ctx, claims.sid)
+  const session = await liveSession(claims.sid, isoAt(ctx.clock.now()))
   if (session?.user_id !== claims.sub) return reject(request, 'session not live')
   const roles = parseRoles(session.roles)
   return { userId: session.user_id, sessionId: claims.sid, username: session.username, roles }

@@ -14,7 +14,7 @@ import { Id, NoContent, Page, PageQuery, Timestamp, problems } from '../../http/
 import { role, type Principal } from '../../security/access.js'
 import { isoAt } from '../../security/clock.js'
 import { findUserById } from '../accounts/store.js'
-import { findVisibleDocument, listVisibleDocuments, type DocumentRow, type Permission } from './store.js'
+import { listVisibleDocuments, visibleDocumentQuery, type DocumentRow, type Permission } from './store.js'
 
 export const CONTENT_MAX_BYTES = 1024 * 1024
 const DOCUMENT_BODY_LIMIT = CONTENT_MAX_BYTES + 64 * 1024
@@ -53,8 +53,10 @@ const DocParams = Type.Object({ id: Id }, { additionalProperties: false })
 const RANK: Record<Permission, number> = { read: 1, write: 2, owner: 3 }
 
 /** Fetches a document and checks the caller's permission in one step: 404 unseen, 403 too weak. */
-async function loadDocument(ctx: AppContext, caller: Principal, id: string, need: Permission): Promise<DocumentRow> {
-  const document = await findVisibleDocument(ctx.db, id, caller.userId)
+type DocumentLookup = (id: string, userId: string) => Promise<DocumentRow | undefined>
+
+async function loadDocument(find: DocumentLookup, caller: Principal, id: string, need: Permission): Promise<DocumentRow> {
+  const document = await find(id, caller.userId)
   if (document === undefined) throw notFound()
   if (RANK[document.permission] < RANK[need]) throw forbidden(`This needs ${need} permission on the document`)
   return document
@@ -70,6 +72,7 @@ export function documentRoutes(ctx: AppContext) {
   return async (plain: FastifyInstance): Promise<void> => {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>()
     const secured = { tags: ['documents'], security: [{ bearer: [] }] }
+    const find = visibleDocumentQuery(ctx.db)
 
     app.post('/documents', {
       config: { policy: role('user') },
@@ -96,7 +99,7 @@ export function documentRoutes(ctx: AppContext) {
     app.get('/documents/:id', {
       config: { policy: role('viewer') },
       schema: { ...secured, params: DocParams, response: { 200: DocumentSchema, ...problems(401, 404) } },
-    }, (request) => loadDocument(ctx, principalOf(request), request.params.id, 'read'))
+    }, (request) => loadDocument(find, principalOf(request), request.params.id, 'read'))
 
     app.patch('/documents/:id', {
       config: { policy: role('user') },
@@ -105,7 +108,7 @@ export function documentRoutes(ctx: AppContext) {
     }, async (request) => {
       const caller = principalOf(request)
       assertContentSize(request.body.content)
-      const document = await loadDocument(ctx, caller, request.params.id, 'write')
+      const document = await loadDocument(find, caller, request.params.id, 'write')
       const changes = { ...request.body, updated_at: isoAt(ctx.clock.now()) }
       await ctx.db.updateTable('documents').set(changes).where('id', '=', document.id).execute()
       return { ...document, ...changes }
@@ -115,7 +118,7 @@ export function documentRoutes(ctx: AppContext) {
       config: { policy: role('user') },
       schema: { ...secured, params: DocParams, response: { 204: NoContent, ...problems(401, 403, 404) } },
     }, async (request, reply) => {
-      const document = await loadDocument(ctx, principalOf(request), request.params.id, 'owner')
+      const document = await loadDocument(find, principalOf(request), request.params.id, 'owner')
       await ctx.db.deleteFrom('documents').where('id', '=', document.id).execute()
       return reply.code(204).send(null)
     })
@@ -125,7 +128,7 @@ export function documentRoutes(ctx: AppContext) {
       schema: { ...secured, params: ShareParams, body: ShareBody, response: { 200: ShareSchema, ...problems(400, 401, 403, 404, 422) } },
     }, async (request) => {
       const caller = principalOf(request)
-      const document = await loadDocument(ctx, caller, request.params.id, 'owner')
+      const document = await loadDocument(find, caller, request.params.id, 'owner')
       const target = request.params.user_id
       if (target === document.owner_id) throw invalid([{ field: 'user_id', message: 'is the owner' }])
       if ((await findUserById(ctx.db, target)) === undefined) throw new AppError('RAMPART_HTTP_NOT_FOUND', 'No such user')
@@ -144,7 +147,7 @@ export function documentRoutes(ctx: AppContext) {
       config: { policy: role('user') },
       schema: { ...secured, params: ShareParams, response: { 204: NoContent, ...problems(401, 403, 404) } },
     }, async (request, reply) => {
-      const document = await loadDocument(ctx, principalOf(request), request.params.id, 'owner')
+      const document = await loadDocument(find, principalOf(request), request.params.id, 'owner')
       const removed = await ctx.db.deleteFrom('document_shares').where('document_id', '=', document.id).where('user_id', '=', request.params.user_id).executeTakeFirst()
       if (removed.numDeletedRows === 0n) throw new AppError('RAMPART_HTTP_NOT_FOUND', 'No such share')
       return reply.code(204).send(null)
