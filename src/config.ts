@@ -143,7 +143,7 @@ function rateLimits(env: Env): RateLimitConfig {
     resetPerHour: int(env, 'RATE_LIMIT_RESET_PER_HOUR', 5, 1, 1000),
     signupPerHour: int(env, 'RATE_LIMIT_SIGNUP_PER_HOUR', 20, 1, 1_000_000),
     refreshPerMinute: int(env, 'RATE_LIMIT_REFRESH_PER_MINUTE', 60, 1, 1_000_000),
-    globalPerMinute: int(env, 'RATE_LIMIT_GLOBAL_PER_MINUTE', 1200, 1, 10_000_000),
+    globalPerMinute: int(env, 'RATE_LIMIT_GLOBAL_PER_MINUTE', 1200, 1, 1_000_000_000),
     loginFailuresBeforeBlock: int(env, 'RATE_LIMIT_LOGIN_FAILURES', 5, 1, 100),
     loginBlockSeconds: blockSeconds,
     loginBlockMaxSeconds: blockMax,
