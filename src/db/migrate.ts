@@ -1,5 +1,5 @@
 /** Applies the numbered migrations in src/db/migrations, the same set on SQLite and PostgreSQL. */
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely'
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely'
 import type { Db, Dialect } from './schema.js'
 import * as foundation from './migrations/001-foundation.js'
 import * as passwordReset from './migrations/002-password-reset.js'
@@ -27,7 +27,10 @@ class InCodeProvider implements MigrationProvider {
 
 /** Runs every pending migration; throws with the failing step's name when one fails. */
 export async function migrateToLatest(db: Db, dialect: Dialect): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new InCodeProvider(dialect) })
+  // Kysely looks for its bookkeeping tables in every schema unless told which one; pinning it to
+  // the current schema keeps databases that hold several schemas from reading each other's.
+  const schema = dialect === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema : undefined
+  const migrator = new Migrator({ db, provider: new InCodeProvider(dialect), ...(schema === undefined ? {} : { migrationTableSchema: schema }) })
   const { error, results } = await migrator.migrateToLatest()
   const failed = results?.find((r) => r.status === 'Error')
   if (error !== undefined) {
