@@ -62,7 +62,7 @@ export async function pingRedis(client: Redis, timeoutMs = 1000): Promise<boolea
     timer = setTimeout(() => resolve(false), timeoutMs)
   })
   try {
-    return await Promise.race([client.ping().then((answer) => answer === 'PONG'), timeout])
+    return await Promise.race([client.ping().then(() => true), timeout])
   } catch {
     return false
   } finally {

@@ -123,7 +123,7 @@ export class FixedWindow {
   }
 
   private state(used: number, resetSeconds: number): WindowState {
-    return { policy: this.policy, limit: this.limit, windowSeconds: this.windowSeconds, used: Number(used), resetSeconds }
+    return { policy: this.policy, limit: this.limit, windowSeconds: this.windowSeconds, used, resetSeconds }
   }
 }
 
@@ -150,7 +150,7 @@ export class Deadlines {
   async remainingMs(subject: string): Promise<number> {
     const res = await guarded(this.store.get(digest(subject)))
     if (res === null) return 0
-    const untilMs = DEADLINE_EPOCH_MS + Number(res.consumedPoints) * 1000
+    const untilMs = DEADLINE_EPOCH_MS + res.consumedPoints * 1000
     return Math.max(0, untilMs - this.clock.now())
   }
 

@@ -125,7 +125,7 @@ describe('password reset', () => {
     expect(again.body.type).toBe('urn:rampart:problem:reset-invalid-token')
     expect((await client.post('/login', { json: { username: account.username, password: NEW_PASSWORD } })).status).toBe(200)
     const failures = await server.ctx.db.selectFrom('security_events').select('details').where('type', '=', 'authn_password_reset_fail').execute()
-    expect(failures.map((f) => JSON.parse(f.details).reason)).toEqual(['token already used'])
+    expect(failures.map((f) => (JSON.parse(f.details) as { reason: string }).reason)).toEqual(['token already used'])
   })
 
   it('refuses a token after 30 minutes and leaves the password unchanged', async () => {
