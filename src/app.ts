@@ -30,7 +30,7 @@ import { SecurityEvents } from './security/events.js'
 import { FieldCipher } from './security/field-cipher.js'
 import { PasswordPolicy } from './security/password-policy.js'
 import { PasswordHasher, OWASP_ARGON2, type Argon2Params } from './security/passwords.js'
-import { limiterFactory, pingRedis, type LimiterBackend } from './security/rate-limit-store.js'
+import { limiterFactory, openSqliteLimits, pingRedis, type LimiterBackend } from './security/rate-limit-store.js'
 import { RequestLimits } from './security/request-limits.js'
 import { TokenService } from './security/tokens.js'
 
@@ -69,7 +69,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
   const clock = deps.clock ?? systemClock
   const { db, dialect } = deps.database
   const redis = deps.redis ?? (await connectRedis(config, app))
-  const backend: LimiterBackend = redis === null ? deps.database.raw : { kind: 'redis', client: redis }
+  const backend = limiterBackend(deps.database.raw, redis)
   const mailer = deps.mailer ?? createMailer(config)
   const ctx: AppContext = {
     config,
@@ -88,6 +88,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
   }
   app.addHook('onClose', async () => {
     await ctx.tasks.idle()
+    if (backend.kind === 'sqlite') backend.database.close()
     if (deps.mailer === undefined) await mailer.close()
     if (deps.redis === undefined) await redis?.quit().catch(() => undefined)
   })
@@ -107,6 +108,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
   await app.register(adminRoutes(ctx))
   await app.register(passwordResetRoutes(ctx))
   return { app, ctx }
+}
+
+function limiterBackend(raw: DatabaseHandle['raw'], redis: Redis | null): LimiterBackend {
+  if (redis !== null) return { kind: 'redis', client: redis }
+  return raw.kind === 'sqlite' ? openSqliteLimits(raw.database.name) : raw
 }
 
 /**

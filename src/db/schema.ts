@@ -78,7 +78,7 @@ export interface PasswordResetTokensTable {
   used_at: string | null
 }
 
-/** Written only by rate-limiter-flexible; listed so migrations and cleanup are typed. */
+/** PostgreSQL only, written only by rate-limiter-flexible (SQLite keeps its own file). */
 export interface RateLimitsTable {
   key: string
   points: number

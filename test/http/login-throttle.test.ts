@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Client, signupAndLogin, type Account } from '../helpers/client.js'
 import { ManualClock, startTestServer, type TestServer } from '../helpers/server.js'
 
@@ -103,7 +103,8 @@ describe('login brute-force throttle', () => {
     expect((await login(account.password)).status).toBe(429)
     const sessionsAfter = await server.ctx.db.selectFrom('sessions').select('id').where('user_id', '=', account.id).execute()
     expect(sessionsAfter).toHaveLength(sessionsBefore.length)
-    const event = await server.ctx.db.selectFrom('security_events').selectAll().where('type', '=', 'excess_rate_limit_exceeded').executeTakeFirstOrThrow()
+    // The event is written by onResponse, just after the client has its answer.
+    const event = await vi.waitFor(() => server.ctx.db.selectFrom('security_events').selectAll().where('type', '=', 'excess_rate_limit_exceeded').executeTakeFirstOrThrow())
     expect(event).toMatchObject({ path: '/login', outcome: 'blocked', ip: '198.51.100.7' })
     expect(JSON.parse(event.details)).toEqual({ reason: 'login throttled' })
   })

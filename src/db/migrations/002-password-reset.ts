@@ -1,7 +1,7 @@
 /**
- * Password reset tokens (only their SHA-256 is stored) and the rate limiter's counters, which
- * live in the database by default so limits survive a restart and are shared by every instance
- * that shares the database.
+ * Password reset tokens (only their SHA-256 is stored) and, on PostgreSQL, the rate limiter's
+ * counters, shared by every instance on the database. (On SQLite the counters have a file of
+ * their own: rate-limit-store.ts.)
  */
 import type { Kysely } from 'kysely'
 import type { Dialect } from '../schema.js'
@@ -18,10 +18,11 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     .execute()
   await db.schema.createIndex('reset_user_idx').on('password_reset_tokens').column('user_id').execute()
 
-  // The column layout rate-limiter-flexible's SQLite and PostgreSQL stores read and write.
+  if (dialect !== 'postgres') return
+  // The column layout rate-limiter-flexible's PostgreSQL store reads and writes.
   await db.schema
     .createTable('rate_limits')
-    .addColumn('key', dialect === 'postgres' ? 'varchar(255)' : 'text', (c) => c.primaryKey())
+    .addColumn('key', 'varchar(255)', (c) => c.primaryKey())
     .addColumn('points', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('expire', 'bigint')
     .execute()
