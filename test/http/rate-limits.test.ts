@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { Client, signupAndLogin } from '../helpers/client.js'
-import { ManualClock, startTestServer, type TestServer } from '../helpers/server.js'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ManualClock, freshDatabaseUrl, startTestServer, type TestServer } from '../helpers/server.js'
 
 // Whole hours, so every window in these tests starts with the clock.
 const HOUR_START = Math.floor(Date.now() / 3_600_000) * 3_600_000 + 1000
@@ -37,6 +40,24 @@ describe('request limits', () => {
       const events = await server.ctx.db.selectFrom('security_events').select(['type', 'path']).where('type', '=', 'excess_rate_limit_exceeded').execute()
       expect(events).toEqual([{ type: 'excess_rate_limit_exceeded', path: '/password-reset' }])
     })
+  })
+
+  it('keeps counting across a restart on the same database', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rampart-restart-'))
+    const database = await freshDatabaseUrl(dir)
+    const clock = new ManualClock(HOUR_START)
+    const env = { RATE_LIMIT_RESET_PER_HOUR: '1' }
+    try {
+      const first = await startTestServer({ env, clock, databaseUrl: database.url })
+      expect((await new Client(first.url).post('/password-reset', { json: { email: 'a@example.com' } })).status).toBe(202)
+      await first.close()
+      const second = await startTestServer({ env, clock, databaseUrl: database.url })
+      servers.push(second)
+      expect((await new Client(second.url).post('/password-reset', { json: { email: 'a@example.com' } })).status).toBe(429)
+    } finally {
+      await database.drop()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('lets reset requests through again when the hour is over', async () => {
