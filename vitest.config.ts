@@ -7,6 +7,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },
       {
         extends: true,
         test: { name: 'sqlite', include: ['test/http/**/*.test.ts'], env: { RAMPART_TEST_DB: 'sqlite' } },

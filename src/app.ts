@@ -20,12 +20,15 @@ import { registerSecurityHeaders } from './http/security-headers.js'
 import { validatorCompiler } from './http/validation.js'
 import { accountRoutes } from './modules/accounts/routes.js'
 import { adminRoutes } from './modules/admin/routes.js'
+import { diagnosticsRoutes } from './modules/diagnostics/routes.js'
 import { documentRoutes } from './modules/documents/routes.js'
 import { createMailer, type Mailer } from './mail/mailer.js'
+import { fetchRoutes } from './modules/fetch/routes.js'
 import { healthRoutes } from './modules/health/routes.js'
 import { passwordResetRoutes } from './modules/password-reset/routes.js'
 import { sessionRoutes } from './modules/sessions/routes.js'
 import { systemClock, type Clock } from './security/clock.js'
+import { EgressPolicy, systemResolver, type Resolver } from './security/egress.js'
 import { SecurityEvents } from './security/events.js'
 import { FieldCipher } from './security/field-cipher.js'
 import { PasswordPolicy } from './security/password-policy.js'
@@ -42,6 +45,8 @@ export interface AppDeps {
   /** Shared limit store; made from REDIS_URL when absent. The caller closes one it passes. */
   readonly redis?: Redis
   readonly mailer?: Mailer
+  /** DNS for outbound requests (A and AAAA answers); tests replace it when DNS is the subject. */
+  readonly resolver?: Resolver
 }
 
 export const DEFAULT_BODY_LIMIT = 16 * 1024
@@ -107,6 +112,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
   await app.register(documentRoutes(ctx))
   await app.register(adminRoutes(ctx))
   await app.register(passwordResetRoutes(ctx))
+  const egress = {
+    policy: new EgressPolicy({ allow: config.egressAllow, ports: config.egressPorts }),
+    resolver: deps.resolver ?? systemResolver,
+  }
+  await app.register(fetchRoutes(ctx, egress))
+  await app.register(diagnosticsRoutes(ctx, egress))
   return { app, ctx }
 }
 

@@ -5,7 +5,7 @@
  */
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
-import { ConfigError, loadConfig } from './config.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
 import { openDatabase } from './db/database.js'
 import { migrateToLatest } from './db/migrate.js'
 import { AppError } from './http/errors.js'
@@ -17,6 +17,11 @@ const USAGE = `usage: rampart <command>
   migrate                                     apply database migrations
   rotate-keys                                 re-encrypt fields under the first ENCRYPTION_KEYS key
   verify-events                               check the tamper-evident security event chain`
+
+/** The server's configuration, logging only warnings so command output stays readable. */
+function cliConfig(): Config {
+  return Object.freeze({ ...loadConfig(), logLevel: 'warn' })
+}
 
 async function readPassword(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write('Password: ')
@@ -35,7 +40,7 @@ async function createAdmin(args: string[]): Promise<number> {
     return 2
   }
   const password = await readPassword()
-  const { app, ctx } = await startServices(loadConfig(), {})
+  const { app, ctx } = await startServices(cliConfig(), {})
   try {
     const row = await createAccount(ctx, { username: values.username, email: values.email, password, roles: ['admin'] })
     await ctx.events.record({ type: 'user_created', outcome: 'success', userId: row.id, details: { via: 'cli', roles: ['admin'] } })
@@ -47,7 +52,7 @@ async function createAdmin(args: string[]): Promise<number> {
 }
 
 async function migrate(): Promise<number> {
-  const database = openDatabase(loadConfig().databaseUrl)
+  const database = openDatabase(cliConfig().databaseUrl)
   try {
     const applied = await migrateToLatest(database.db, database.dialect)
     process.stdout.write(applied.length === 0 ? 'database is up to date\n' : `applied ${applied.join(', ')}\n`)
@@ -58,7 +63,7 @@ async function migrate(): Promise<number> {
 }
 
 async function rotateKeys(): Promise<number> {
-  const { app, ctx } = await startServices(loadConfig(), {})
+  const { app, ctx } = await startServices(cliConfig(), {})
   try {
     const rows = await ctx.db.selectFrom('users').select(['id', 'national_id_enc']).where('national_id_enc', 'is not', null).execute()
     let rotated = 0
@@ -77,7 +82,7 @@ async function rotateKeys(): Promise<number> {
 }
 
 async function verifyEvents(): Promise<number> {
-  const { app, ctx } = await startServices(loadConfig(), {})
+  const { app, ctx } = await startServices(cliConfig(), {})
   try {
     const result = await ctx.events.verify()
     process.stdout.write(`${JSON.stringify(result)}\n`)

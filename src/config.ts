@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
 import ipaddr from 'ipaddr.js'
+import { DEFAULT_EGRESS_PORTS } from './security/egress.js'
 
 export type Env = Readonly<Record<string, string | undefined>>
 
@@ -43,6 +44,12 @@ export interface Config {
   readonly allowedOrigins: readonly string[]
   readonly trustProxy: readonly string[]
   readonly egressAllow: readonly string[]
+  readonly egressPorts: readonly number[]
+  readonly fetchMaxBytes: number
+  readonly fetchTimeoutMs: number
+  readonly fetchConnectTimeoutMs: number
+  readonly pingPath: string
+  readonly pingTimeoutSeconds: number
   readonly smtpUrl: string | null
   readonly mailFrom: string
   readonly resetLinkBase: string
@@ -118,6 +125,12 @@ export function loadConfig(env: Env = process.env): Config {
     allowedOrigins,
     trustProxy,
     egressAllow: list(env, 'EGRESS_ALLOW').map((e) => egressEntry(e)),
+    egressPorts: egressPorts(env),
+    fetchMaxBytes: int(env, 'FETCH_MAX_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    fetchTimeoutMs: int(env, 'FETCH_TIMEOUT_MS', 10_000, 100, 120_000),
+    fetchConnectTimeoutMs: int(env, 'FETCH_CONNECT_TIMEOUT_MS', 3_000, 100, 60_000),
+    pingPath: str(env, 'PING_PATH') ?? 'ping',
+    pingTimeoutSeconds: int(env, 'PING_TIMEOUT_SECONDS', 2, 1, 10),
     smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:']),
     mailFrom: str(env, 'MAIL_FROM') ?? 'Rampart <no-reply@localhost>',
     resetLinkBase: url(env, 'RESET_LINK_BASE', ['http:', 'https:']) ?? 'http://localhost:8000/reset',
@@ -259,6 +272,18 @@ function egressEntry(raw: string): string {
     throw new ConfigError('EGRESS_ALLOW', `"${raw}" is not a hostname, IP address or CIDR`)
   }
   return raw.toLowerCase()
+}
+
+function egressPorts(env: Env): number[] {
+  const raw = list(env, 'EGRESS_PORTS')
+  if (raw.length === 0) return [...DEFAULT_EGRESS_PORTS]
+  return raw.map((entry) => {
+    const port = /^\d{1,5}$/.test(entry) ? Number(entry) : NaN
+    if (!(port >= 1 && port <= 65535)) {
+      throw new ConfigError('EGRESS_PORTS', `"${entry}" is not a port`)
+    }
+    return port
+  })
 }
 
 function strongSecret(name: string, value: string, minBytes: number): string {

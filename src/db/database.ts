@@ -84,11 +84,9 @@ function openPostgres(url: string): Opened {
   parsed.searchParams.delete('schema')
   if (schema !== null && !SCHEMA_NAME.test(schema)) throw new Error('invalid schema name in DATABASE_URL')
 
-  const pool = new pg.Pool({ connectionString: parsed.toString(), max: 10 })
-  if (schema !== null) {
-    // The schema name was checked against SCHEMA_NAME above, so quoting it is safe here.
-    pool.on('connect', (client) => void client.query(`set search_path to "${schema}"`))
-  }
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
-  return { db, dialect: 'postgres', raw: { kind: 'postgres', pool } }
+  // The schema name was checked against SCHEMA_NAME above; it is set as a startup parameter, so
+  // it holds from the connection's first statement on.
+  const options = schema === null ? undefined : `-c search_path=${schema}`
+  const pool = new pg.Pool({ connectionString: parsed.toString(), max: 10, ...(options === undefined ? {} : { options }) })
+  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres', raw: { kind: 'postgres', pool } }
 }

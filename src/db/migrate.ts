@@ -27,14 +27,25 @@ class InCodeProvider implements MigrationProvider {
 
 /** Runs every pending migration; throws with the failing step's name when one fails. */
 export async function migrateToLatest(db: Db, dialect: Dialect): Promise<string[]> {
-  // Kysely looks for its bookkeeping tables in every schema unless told which one; pinning it to
-  // the current schema keeps databases that hold several schemas from reading each other's.
-  const schema = dialect === 'postgres' ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema : undefined
-  const migrator = new Migrator({ db, provider: new InCodeProvider(dialect), ...(schema === undefined ? {} : { migrationTableSchema: schema }) })
+  // Kysely looks for its bookkeeping table in every schema; on PostgreSQL it is pinned to the
+  // current schema so databases that hold several Rampart schemas do not confuse it.
+  const schema = dialect === 'postgres' ? await currentSchema(db) : undefined
+  const migrator = new Migrator({
+    db,
+    provider: new InCodeProvider(dialect),
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  })
   const { error, results } = await migrator.migrateToLatest()
   const failed = results?.find((r) => r.status === 'Error')
   if (error !== undefined) {
     throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed`, { cause: error })
   }
   return (results ?? []).map((r) => r.migrationName)
+}
+
+async function currentSchema(db: Db): Promise<string> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db)
+  const schema = rows[0]?.schema
+  if (schema === undefined) throw new Error('the database has no current schema')
+  return schema
 }
