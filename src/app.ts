@@ -4,8 +4,10 @@
  */
 import formbody from '@fastify/formbody'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
 import { v4 as uuidv4 } from 'uuid'
 import { Problem } from './http/schemas.js'
+import { BackgroundTasks } from './background-tasks.js'
 import type { Config } from './config.js'
 import type { AppContext } from './context.js'
 import type { DatabaseHandle } from './db/database.js'
@@ -13,15 +15,18 @@ import { registerAuthentication } from './http/authenticate.js'
 import { registerDocs } from './http/docs.js'
 import { loggerOptions } from './http/logger.js'
 import { registerProblemHandlers } from './http/problem-handler.js'
+import { registerGlobalLimit } from './http/rate-limit.js'
 import { registerSecurityHeaders } from './http/security-headers.js'
 import { validatorCompiler } from './http/validation.js'
 import { accountRoutes } from './modules/accounts/routes.js'
 import { adminRoutes } from './modules/admin/routes.js'
 import { diagnosticsRoutes } from './modules/diagnostics/routes.js'
 import { documentRoutes } from './modules/documents/routes.js'
+import { createMailer, type Mailer } from './mail/mailer.js'
 import { fetchRoutes } from './modules/fetch/routes.js'
 import { healthRoutes } from './modules/health/routes.js'
 import { paymentRoutes } from './modules/payments/routes.js'
+import { passwordResetRoutes } from './modules/password-reset/routes.js'
 import { sessionRoutes } from './modules/sessions/routes.js'
 import { systemClock, type Clock } from './security/clock.js'
 import { EgressPolicy, systemResolver, type Resolver } from './security/egress.js'
@@ -29,6 +34,8 @@ import { SecurityEvents } from './security/events.js'
 import { FieldCipher } from './security/field-cipher.js'
 import { PasswordPolicy } from './security/password-policy.js'
 import { PasswordHasher, OWASP_ARGON2, type Argon2Params } from './security/passwords.js'
+import { limiterFactory, openSqliteLimits, pingRedis, type LimiterBackend } from './security/rate-limit-store.js'
+import { RequestLimits } from './security/request-limits.js'
 import { TokenService } from './security/tokens.js'
 
 export interface AppDeps {
@@ -36,6 +43,9 @@ export interface AppDeps {
   readonly clock?: Clock
   readonly logger?: FastifyBaseLogger
   readonly argon2?: Argon2Params
+  /** Shared limit store; made from REDIS_URL when absent. The caller closes one it passes. */
+  readonly redis?: Redis
+  readonly mailer?: Mailer
   /** DNS for outbound requests (A and AAAA answers); tests replace it when DNS is the subject. */
   readonly resolver?: Resolver
 }
@@ -64,6 +74,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
 
   const clock = deps.clock ?? systemClock
   const { db, dialect } = deps.database
+  const redis = deps.redis ?? (await connectRedis(config, app))
+  const backend = limiterBackend(deps.database.raw, redis)
+  const mailer = deps.mailer ?? createMailer(config)
   const ctx: AppContext = {
     config,
     db,
@@ -75,19 +88,31 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
     tokens: new TokenService({ key: config.jwt, issuer: config.jwtIssuer, audience: config.jwtAudience, ttlSeconds: config.accessTokenTtlSeconds, clock }),
     events: new SecurityEvents(db, dialect, clock, app.log),
     cipher: new FieldCipher(config.encryptionKeys),
+    limits: new RequestLimits(limiterFactory(backend, config.redisKeyPrefix), config.rateLimits, clock, app.log),
+    mailer,
+    tasks: new BackgroundTasks(app.log),
   }
+  app.addHook('onClose', async () => {
+    await ctx.tasks.idle()
+    if (backend.kind === 'sqlite') backend.database.close()
+    if (deps.mailer === undefined) await mailer.close()
+    if (deps.redis === undefined) await redis?.quit().catch(() => undefined)
+  })
 
   registerProblemHandlers(app)
+  registerGlobalLimit(app, ctx.limits)
   registerAuthentication(app, ctx)
   await registerSecurityHeaders(app, config)
   await app.register(formbody, { bodyLimit: DEFAULT_BODY_LIMIT })
   await registerDocs(app, config)
 
-  await app.register(healthRoutes([() => deps.database.ping()]))
+  const readiness = [() => deps.database.ping(), ...(redis === null ? [] : [() => pingRedis(redis)])]
+  await app.register(healthRoutes(readiness))
   await app.register(accountRoutes(ctx))
   await app.register(sessionRoutes(ctx))
   await app.register(documentRoutes(ctx))
   await app.register(adminRoutes(ctx))
+  await app.register(passwordResetRoutes(ctx))
   const egress = {
     policy: new EgressPolicy({ allow: config.egressAllow, ports: config.egressPorts }),
     resolver: deps.resolver ?? systemResolver,
@@ -96,4 +121,22 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
   await app.register(diagnosticsRoutes(ctx, egress))
   await app.register(paymentRoutes(ctx))
   return { app, ctx }
+}
+
+function limiterBackend(raw: DatabaseHandle['raw'], redis: Redis | null): LimiterBackend {
+  if (redis !== null) return { kind: 'redis', client: redis }
+  return raw.kind === 'sqlite' ? openSqliteLimits(raw.database.name) : raw
+}
+
+/**
+ * The Redis client for REDIS_URL, or null. Commands fail at once while it is disconnected
+ * (no offline queue) and time out after a second, so a Redis outage turns into quick 503s
+ * instead of requests that hang; the client keeps reconnecting in the background.
+ */
+async function connectRedis(config: Config, app: FastifyInstance): Promise<Redis | null> {
+  if (config.redisUrl === null) return null
+  const redis = new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000 })
+  redis.on('error', (error: Error) => app.log.warn({ err: error.message }, 'redis unavailable'))
+  await redis.connect().catch(() => app.log.error('redis not reachable at startup; limits fail closed until it is'))
+  return redis
 }

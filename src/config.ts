@@ -58,6 +58,24 @@ export interface Config {
   readonly hashConcurrency: number
   readonly hashQueueLimit: number
   readonly logLevel: string
+  readonly redisKeyPrefix: string
+  readonly unsafeResetTokenInQuery: boolean
+  readonly rateLimits: RateLimitConfig
+}
+
+/** Every abuse limit, read once at startup (see docs/abuse-resistance.md). */
+export interface RateLimitConfig {
+  readonly resetPerHour: number
+  readonly signupPerHour: number
+  readonly refreshPerMinute: number
+  readonly globalPerMinute: number
+  readonly loginFailuresBeforeBlock: number
+  readonly loginBlockSeconds: number
+  readonly loginBlockMaxSeconds: number
+  readonly loginIpFailuresPerDay: number
+  readonly loginUserFailures: number
+  readonly loginUserWindowSeconds: number
+  readonly loginUserLockSeconds: number
 }
 
 /** A configuration mistake: the message names the variable and says what is wrong. */
@@ -121,8 +139,40 @@ export function loadConfig(env: Env = process.env): Config {
     hashConcurrency: int(env, 'PASSWORD_HASH_CONCURRENCY', 2, 1, 64),
     hashQueueLimit: int(env, 'PASSWORD_HASH_QUEUE', 64, 0, 10_000),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, mode === 'test' ? 'silent' : 'info'),
+    redisKeyPrefix: keyPrefix(env),
+    unsafeResetTokenInQuery: bool(env, 'UNSAFE_RESET_TOKEN_IN_QUERY', false),
+    rateLimits: rateLimits(env),
   }
   return Object.freeze(config)
+}
+
+function rateLimits(env: Env): RateLimitConfig {
+  const blockSeconds = int(env, 'RATE_LIMIT_LOGIN_BLOCK_SECONDS', 60, 1, 86_400)
+  const blockMax = int(env, 'RATE_LIMIT_LOGIN_BLOCK_MAX_SECONDS', 3600, 1, 86_400)
+  if (blockMax < blockSeconds) {
+    throw new ConfigError('RATE_LIMIT_LOGIN_BLOCK_MAX_SECONDS', 'must not be below RATE_LIMIT_LOGIN_BLOCK_SECONDS')
+  }
+  return {
+    resetPerHour: int(env, 'RATE_LIMIT_RESET_PER_HOUR', 5, 1, 1000),
+    signupPerHour: int(env, 'RATE_LIMIT_SIGNUP_PER_HOUR', 20, 1, 1_000_000),
+    refreshPerMinute: int(env, 'RATE_LIMIT_REFRESH_PER_MINUTE', 60, 1, 1_000_000),
+    globalPerMinute: int(env, 'RATE_LIMIT_GLOBAL_PER_MINUTE', 1200, 1, 1_000_000_000),
+    loginFailuresBeforeBlock: int(env, 'RATE_LIMIT_LOGIN_FAILURES', 5, 1, 100),
+    loginBlockSeconds: blockSeconds,
+    loginBlockMaxSeconds: blockMax,
+    loginIpFailuresPerDay: int(env, 'RATE_LIMIT_LOGIN_IP_FAILURES_PER_DAY', 100, 1, 1_000_000),
+    loginUserFailures: int(env, 'RATE_LIMIT_LOGIN_USER_FAILURES', 20, 1, 10_000),
+    loginUserWindowSeconds: int(env, 'RATE_LIMIT_LOGIN_USER_WINDOW_SECONDS', 900, 1, 86_400),
+    loginUserLockSeconds: int(env, 'RATE_LIMIT_LOGIN_USER_LOCK_SECONDS', 900, 1, 86_400),
+  }
+}
+
+function keyPrefix(env: Env): string {
+  const raw = str(env, 'REDIS_KEY_PREFIX') ?? 'rampart:'
+  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(raw)) {
+    throw new ConfigError('REDIS_KEY_PREFIX', 'expected 1..64 characters of A-Z a-z 0-9 : _ . -')
+  }
+  return raw
 }
 
 function str(env: Env, name: string): string | undefined {

@@ -7,9 +7,15 @@ import pg from 'pg'
 import { BoundedLru } from '../security/lru.js'
 import type { Database, Db, Dialect } from './schema.js'
 
+/** The driver under Kysely, for libraries that speak to it directly (the rate limiter). */
+export type RawDatabase =
+  | { readonly kind: 'sqlite'; readonly database: SQLite.Database }
+  | { readonly kind: 'postgres'; readonly pool: pg.Pool }
+
 export interface DatabaseHandle {
   readonly db: Db
   readonly dialect: Dialect
+  readonly raw: RawDatabase
   /** Answers true when the database responds to a trivial query. */
   ping(): Promise<boolean>
   close(): Promise<void>
@@ -34,7 +40,13 @@ export function openDatabase(url: string): DatabaseHandle {
   }
 }
 
-function openSqlite(path: string): { db: Db; dialect: Dialect } {
+interface Opened {
+  db: Db
+  dialect: Dialect
+  raw: RawDatabase
+}
+
+function openSqlite(path: string): Opened {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
   const database = new SQLite(path)
   // SQLite pragmas: WAL for concurrent readers, FULL sync so a committed write survives a crash.
@@ -43,7 +55,7 @@ function openSqlite(path: string): { db: Db; dialect: Dialect } {
   database.pragma('foreign_keys = ON')
   database.pragma('busy_timeout = 5000')
   const dialect = new SqliteDialect({ database: withStatementCache(database) })
-  return { db: new Kysely<Database>({ dialect }), dialect: 'sqlite' }
+  return { db: new Kysely<Database>({ dialect }), dialect: 'sqlite', raw: { kind: 'sqlite', database } }
 }
 
 /**
@@ -66,7 +78,7 @@ function withStatementCache(database: SQLite.Database, max = 512): SqliteDatabas
   }
 }
 
-function openPostgres(url: string): { db: Db; dialect: Dialect } {
+function openPostgres(url: string): Opened {
   const parsed = new URL(url)
   const schema = parsed.searchParams.get('schema')
   parsed.searchParams.delete('schema')
@@ -76,5 +88,5 @@ function openPostgres(url: string): { db: Db; dialect: Dialect } {
   // it holds from the connection's first statement on.
   const options = schema === null ? undefined : `-c search_path=${schema}`
   const pool = new pg.Pool({ connectionString: parsed.toString(), max: 10, ...(options === undefined ? {} : { options }) })
-  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' }
+  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres', raw: { kind: 'postgres', pool } }
 }

@@ -2,6 +2,7 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely'
 import type { Db, Dialect } from './schema.js'
 import * as foundation from './migrations/001-foundation.js'
+import * as passwordReset from './migrations/002-password-reset.js'
 import * as payments from './migrations/003-payments.js'
 
 interface Step {
@@ -10,6 +11,7 @@ interface Step {
 
 const STEPS: Record<string, Step> = {
   '001-foundation': foundation,
+  '002-password-reset': passwordReset,
   '003-payments': payments,
 }
 

@@ -92,6 +92,22 @@ export interface PaymentBalancesTable {
   updated_at: string
 }
 
+export interface PasswordResetTokensTable {
+  id: string
+  user_id: string
+  token_hash: string
+  created_at: string
+  expires_at: string
+  used_at: string | null
+}
+
+/** PostgreSQL only, written only by rate-limiter-flexible (SQLite keeps its own file). */
+export interface RateLimitsTable {
+  key: string
+  points: number
+  expire: number | string | null
+}
+
 export interface Database {
   users: UsersTable
   sessions: SessionsTable
@@ -101,6 +117,8 @@ export interface Database {
   security_events: SecurityEventsTable
   payments: PaymentsTable
   payment_balances: PaymentBalancesTable
+  password_reset_tokens: PasswordResetTokensTable
+  rate_limits: RateLimitsTable
 }
 
 export type Db = Kysely<Database>

@@ -35,6 +35,8 @@ export const ERRORS = {
   RAMPART_FETCH_TIMEOUT: { status: 504, title: 'The remote server did not answer in time' },
   RAMPART_PING_UNAVAILABLE: { status: 503, title: 'ping is not available on this server' },
   RAMPART_PASSWORD_BUSY: { status: 503, title: 'Too many sign-ins in progress, retry shortly' },
+  RAMPART_RATE_LIMIT_UNAVAILABLE: { status: 503, title: 'Request limits cannot be checked' },
+  RAMPART_RESET_INVALID_TOKEN: { status: 400, title: 'Invalid or expired reset token' },
 } as const satisfies Record<string, ErrorSpec>
 
 export type ErrorCode = keyof typeof ERRORS

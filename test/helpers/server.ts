@@ -82,6 +82,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     DATA_DIR: dataDir,
     DATABASE_URL: database.url,
     ...testSecretEnv(),
+    // Suites sign many users up from one address; the abuse tests set their own ceilings.
+    RATE_LIMIT_SIGNUP_PER_HOUR: '100000',
+    RATE_LIMIT_GLOBAL_PER_MINUTE: '1000000',
     ...options.env,
   })
   const { app, ctx } = await startServices(config, {

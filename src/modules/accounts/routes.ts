@@ -2,6 +2,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import type { AppContext } from '../../context.js'
+import { limitKeyForAddress } from '../../security/client-address.js'
 import { principalOf, recordEvent } from '../../http/authenticate.js'
 import { forbidden, invalid, notFound, type FieldError } from '../../http/errors.js'
 import { toAppError } from '../../http/problem-handler.js'
@@ -24,9 +25,10 @@ export function accountRoutes(ctx: AppContext) {
         tags: ['accounts'],
         summary: 'Sign up',
         body: SignupBody,
-        response: { 201: User, ...problems(400, 409, 413, 422) },
+        response: { 201: User, ...problems(400, 409, 413, 422, 429, 503) },
       },
     }, async (request, reply) => {
+      await ctx.limits.enforceClosed(ctx.limits.signup, limitKeyForAddress(request.ip))
       const body = signupBody(ctx, request)
       const row = await createAccount(ctx, { ...body, roles: ['user'] })
       await recordEvent(ctx, request, { type: 'user_created', outcome: 'success', userId: row.id })

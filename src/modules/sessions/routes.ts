@@ -6,6 +6,7 @@ import type { AppContext } from '../../context.js'
 import { principalOf, recordEvent } from '../../http/authenticate.js'
 import { NoContent, problems } from '../../http/schemas.js'
 import { PUBLIC, role } from '../../security/access.js'
+import { limitKeyForAddress } from '../../security/client-address.js'
 import { revokeSession, revokeUserSessions } from './store.js'
 import { login, refresh } from './service.js'
 
@@ -60,7 +61,10 @@ export function sessionRoutes(ctx: AppContext) {
         body: RefreshBody,
         response: { 200: TokenPairSchema, ...problems(400, 401, 422, 429) },
       },
-    }, (request) => refresh(ctx, request, request.body.refresh_token))
+    }, async (request) => {
+      await ctx.limits.enforceOpen(ctx.limits.refresh, limitKeyForAddress(request.ip))
+      return refresh(ctx, request, request.body.refresh_token)
+    })
 
     app.post('/logout', {
       config: { policy: role('viewer') },

@@ -7,6 +7,7 @@ import type { FastifyRequest } from 'fastify'
 import type { AppContext } from '../../context.js'
 import { recordEvent } from '../../http/authenticate.js'
 import { AppError } from '../../http/errors.js'
+import { limitKeyForAddress } from '../../security/client-address.js'
 import { isoAt } from '../../security/clock.js'
 import { hashOpaqueToken } from '../../security/tokens.js'
 import { findUserByUsername } from '../accounts/store.js'
@@ -21,17 +22,33 @@ export interface TokenPair {
 
 const LOGIN_FAILED = 'Incorrect username or password'
 
-/** Checks credentials and opens a session; one generic 401 for every kind of failure. */
+/**
+ * Checks credentials and opens a session; one generic 401 for every kind of failure. The
+ * brute-force throttle (login-throttle.ts) answers first, before any hashing, and counts every
+ * failure; its store failing refuses the login rather than letting guesses through.
+ */
 export async function login(ctx: AppContext, request: FastifyRequest, username: string, password: string): Promise<TokenPair> {
+  const client = limitKeyForAddress(request.ip)
+  const refusal = await ctx.limits.closed(() => ctx.limits.login.refusal(username, client))
+  if (refusal !== undefined) {
+    request.authFailure = 'login throttled'
+    throw refusal
+  }
+  const failed = async (userId: string | null, reason: string): Promise<never> => {
+    await ctx.limits.closed(() => ctx.limits.login.failed(username, client))
+    return loginFailed(ctx, request, userId, reason)
+  }
+
   const user = await findUserByUsername(ctx.db, username)
   if (user === undefined) {
     await ctx.hasher.verifyDummy(password)
-    return loginFailed(ctx, request, null, 'unknown user')
+    return failed(null, 'unknown user')
   }
 
   const result = await ctx.hasher.verify(user.password_hash, password)
-  if (!result.ok) return loginFailed(ctx, request, user.id, 'wrong password')
-  if (user.is_active !== 1) return loginFailed(ctx, request, user.id, 'inactive account')
+  if (!result.ok) return failed(user.id, 'wrong password')
+  if (user.is_active !== 1) return failed(user.id, 'inactive account')
+  await ctx.limits.closed(() => ctx.limits.login.succeeded(username, client))
 
   if (result.needsRehash) {
     const rehashed = await ctx.hasher.hash(password)
