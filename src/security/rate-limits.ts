@@ -93,11 +93,16 @@ export class FixedWindow {
     this.store = factory({ name: policy, points: limit, durationSeconds: windowSeconds })
   }
 
-  /** Counts one hit and returns the window after it. */
-  async hit(subject: string): Promise<WindowState> {
+  /** Counts hits (one by default) and returns the window after them. */
+  async hit(subject: string, points = 1): Promise<WindowState> {
     const { key, resetSeconds } = this.locate(subject)
-    const res = await guarded(this.store.penalty(key, 1))
+    const res = await guarded(this.store.penalty(key, points))
     return this.state(res.consumedPoints, resetSeconds)
+  }
+
+  /** The current window's number: hits in different windows never share a count. */
+  windowIndex(): number {
+    return Math.floor(this.clock.now() / (this.windowSeconds * 1000))
   }
 
   /** The window as it stands, counting nothing. */
@@ -115,14 +120,14 @@ export class FixedWindow {
     return tooManyRequests(this.policy, this.limit, this.windowSeconds, state.resetSeconds)
   }
 
-  private locate(subject: string): { key: string; resetSeconds: number } {
+  locate(subject: string): { key: string; resetSeconds: number } {
     const windowMs = this.windowSeconds * 1000
     const now = this.clock.now()
     const index = Math.floor(now / windowMs)
     return { key: `${index}:${digest(subject)}`, resetSeconds: Math.ceil(((index + 1) * windowMs - now) / 1000) }
   }
 
-  private state(used: number, resetSeconds: number): WindowState {
+  state(used: number, resetSeconds: number): WindowState {
     return { policy: this.policy, limit: this.limit, windowSeconds: this.windowSeconds, used, resetSeconds }
   }
 }

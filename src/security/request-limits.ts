@@ -4,14 +4,15 @@
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { RateLimitConfig } from '../config.js'
+import { BatchedWindow, batchFor } from './batched-window.js'
 import type { Clock } from './clock.js'
 import { LoginThrottle } from './login-throttle.js'
 import type { LimiterFactory } from './rate-limit-store.js'
 import { FixedWindow, exceeded, failClosed, failOpen, type WindowState } from './rate-limits.js'
 
 export class RequestLimits {
-  /** Every request per client address: a coarse flood ceiling. Fails open. */
-  readonly global: FixedWindow
+  /** Every request per client address: a coarse flood ceiling, batched. Fails open. */
+  readonly global: BatchedWindow
   /** Account creation per client address. Fails closed. */
   readonly signup: FixedWindow
   /** Refresh-token spends per client address. Fails open. */
@@ -26,7 +27,8 @@ export class RequestLimits {
     clock: Clock,
     private readonly log: FastifyBaseLogger,
   ) {
-    this.global = new FixedWindow(factory, 'global', limits.globalPerMinute, 60, clock)
+    const global = new FixedWindow(factory, 'global', limits.globalPerMinute, 60, clock)
+    this.global = new BatchedWindow(global, log, { batch: batchFor(limits.globalPerMinute), maxClients: 10_000 })
     this.signup = new FixedWindow(factory, 'signup', limits.signupPerHour, 3600, clock)
     this.refresh = new FixedWindow(factory, 'refresh', limits.refreshPerMinute, 60, clock)
     this.reset = new FixedWindow(factory, 'reset', limits.resetPerHour, 3600, clock)
@@ -41,11 +43,12 @@ export class RequestLimits {
   }
 
   /** Counts a hit; throws 429 past the limit, lets the request through when the store fails. */
-  async enforceOpen(window: FixedWindow, subject: string): Promise<WindowState | undefined> {
+  async enforceOpen(limit: FixedWindow | BatchedWindow, subject: string): Promise<WindowState | undefined> {
     let state: WindowState | undefined
     await failOpen(this.log, async () => {
-      state = await window.hit(subject)
+      state = await limit.hit(subject)
     })
+    const window = limit instanceof BatchedWindow ? limit.window : limit
     if (state !== undefined && exceeded(state)) throw window.refusal(state)
     return state
   }

@@ -106,6 +106,15 @@ describe('request limits', () => {
     expect((await client.get('/health')).status).toBe(200)
   })
 
+  it('counts a batched global ceiling exactly on one instance', async () => {
+    // 200 per minute sends hits to the store ten at a time; one instance still stops at 200.
+    const { client } = await start({ RATE_LIMIT_GLOBAL_PER_MINUTE: '200' })
+    const statuses: number[] = []
+    for (let i = 0; i < 205; i++) statuses.push((await client.get('/health')).status)
+    expect(statuses.slice(0, 200).every((s) => s === 200)).toBe(true)
+    expect(statuses.slice(200)).toEqual([429, 429, 429, 429, 429])
+  })
+
   it('keys on the peer address when a forged X-Forwarded-For comes from an untrusted peer', async () => {
     const { client } = await start({ RATE_LIMIT_RESET_PER_HOUR: '2' })
     const email = 'someone@example.com'

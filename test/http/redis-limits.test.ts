@@ -61,6 +61,17 @@ describe('limits kept in Redis', () => {
     expect((await attempt(b, identity.password)).status).toBe(429)
   })
 
+  it('holds the global ceiling across instances to within one batch each', async () => {
+    const [a, b] = await pair({ RATE_LIMIT_GLOBAL_PER_MINUTE: '200' })
+    let allowed = 0
+    for (let i = 0; i < 150; i++) {
+      for (const client of [a, b]) if ((await client.get('/health')).status === 200) allowed++
+    }
+    // The limit is 200 and each instance sends its hits in batches of 10.
+    expect(allowed).toBeGreaterThanOrEqual(200)
+    expect(allowed).toBeLessThanOrEqual(220)
+  })
+
   it('reports ready when Redis answers', async () => {
     const [a] = await pair({})
     expect((await a.get('/ready')).status).toBe(200)
