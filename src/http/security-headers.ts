@@ -1,9 +1,11 @@
 /**
- * Response headers (OWASP HTTP Headers Cheat Sheet) through @fastify/helmet, CORS through
- * @fastify/cors, and the few headers neither library sets.
+ * Response headers (OWASP HTTP Headers Cheat Sheet) through helmet, CORS through @fastify/cors,
+ * and the few headers neither library sets. Helmet is used directly rather than through
+ * @fastify/helmet, which rebuilds (and re-parses) the whole policy on every request: here it is
+ * built once at startup and only applied per request.
  */
 import cors from '@fastify/cors'
-import helmet from '@fastify/helmet'
+import helmet from 'helmet'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from '../config.js'
 import { PUBLIC } from '../security/access.js'
@@ -13,7 +15,7 @@ const PERMISSIONS_POLICY = 'geolocation=(), microphone=(), camera=(), payment=()
 const HSTS = 'max-age=31536000; includeSubDomains'
 
 export async function registerSecurityHeaders(app: FastifyInstance, config: Config): Promise<void> {
-  await app.register(helmet, {
+  const applyHelmet = helmet({
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
@@ -37,6 +39,9 @@ export async function registerSecurityHeaders(app: FastifyInstance, config: Conf
     hidePoweredBy: true,
     // HSTS is only meaningful over HTTPS, so it is set below per request (RFC 6797 7.2).
     strictTransportSecurity: false,
+  })
+  app.addHook('onRequest', (request, reply, done) => {
+    applyHelmet(request.raw, reply.raw, (error?: unknown) => done(error instanceof Error ? error : undefined))
   })
 
   // The CORS plugin answers preflights on its own `OPTIONS *` route; a preflight carries no
