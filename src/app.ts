@@ -12,8 +12,8 @@ import type { DatabaseHandle } from './db/database.js'
 import { registerAuthentication } from './http/authenticate.js'
 import { registerDocs } from './http/docs.js'
 import { loggerOptions } from './http/logger.js'
-import { registerProblemHandlers } from './http/problem-handler.js'
-import { registerSecurityHeaders } from './http/security-headers.js'
+import { registerProblemHandlers, sendProblem, toAppError } from './http/problem-handler.js'
+import { registerSecurityHeaders, type HeaderApplier } from './http/security-headers.js'
 import { validatorCompiler } from './http/validation.js'
 import { accountRoutes } from './modules/accounts/routes.js'
 import { adminRoutes } from './modules/admin/routes.js'
@@ -38,6 +38,8 @@ export const DEFAULT_BODY_LIMIT = 16 * 1024
 
 /** Builds the app without listening; the caller awaits ready() or listen(). */
 export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: FastifyInstance; ctx: AppContext }> {
+  // Filled in once the header plugins are registered; the router calls it only at request time.
+  const headers: { apply?: HeaderApplier } = {}
   const app = Fastify({
     ...(deps.logger === undefined ? { logger: loggerOptions(config.logLevel) } : { loggerInstance: deps.logger }),
     trustProxy: config.trustProxy.length === 0 ? false : [...config.trustProxy],
@@ -52,8 +54,17 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
     keepAliveTimeout: 5_000,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
+    // Malformed URLs and over-long parameters are refused by the router itself; they get the
+    // same problem+json as every other error instead of the framework's own JSON.
+    frameworkErrors: (error, request, reply) => {
+      headers.apply?.(request, reply)
+      sendProblem(reply, request, toAppError(error, request))
+    },
   })
   app.setValidatorCompiler(validatorCompiler())
+  // JSON (and form data where a route says so) only: a text/plain body is the wrong content
+  // type, answered 400 rather than parsed as a string.
+  app.removeContentTypeParser('text/plain')
   app.addSchema(Problem)
 
   const clock = deps.clock ?? systemClock
@@ -72,8 +83,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
   }
 
   registerProblemHandlers(app)
+  // Headers first: their hooks must run before authentication can end a request with a 401,
+  // so refusals carry the security and CORS headers too.
+  headers.apply = await registerSecurityHeaders(app, config)
   registerAuthentication(app, ctx)
-  await registerSecurityHeaders(app, config)
   await app.register(formbody, { bodyLimit: DEFAULT_BODY_LIMIT })
   await registerDocs(app, config)
 

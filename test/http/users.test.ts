@@ -181,10 +181,10 @@ describe('users: ownership, mass assignment, national_id, search and listing', (
       }
     })
 
-    const search = async (q: string) => {
+    const search = async (q: string): Promise<string[]> => {
       const reply = await client.get(`/users/search?q=${encodeURIComponent(q)}&limit=100`, { token: seeker.access })
       expect(reply.status, reply.text).toBe(200)
-      return reply.body.items.map((u: { username: string }) => u.username).sort()
+      return (reply.body.items as { username: string }[]).map((u) => u.username).sort()
     }
 
     it('matches a plain substring, case-insensitively, returning only id and username', async () => {
