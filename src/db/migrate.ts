@@ -1,5 +1,5 @@
 /** Applies the numbered migrations in src/db/migrations, the same set on SQLite and PostgreSQL. */
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely'
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely'
 import type { Db, Dialect } from './schema.js'
 import * as foundation from './migrations/001-foundation.js'
 
@@ -25,11 +25,25 @@ class InCodeProvider implements MigrationProvider {
 
 /** Runs every pending migration; throws with the failing step's name when one fails. */
 export async function migrateToLatest(db: Db, dialect: Dialect): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new InCodeProvider(dialect) })
+  // Kysely looks for its bookkeeping tables in every schema unless told which one; on a shared
+  // PostgreSQL database another schema's tables would be taken for ours.
+  const schema = dialect === 'postgres' ? await currentSchema(db) : undefined
+  const migrator = new Migrator({
+    db,
+    provider: new InCodeProvider(dialect),
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  })
   const { error, results } = await migrator.migrateToLatest()
   const failed = results?.find((r) => r.status === 'Error')
   if (error !== undefined) {
     throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed`, { cause: error })
   }
   return (results ?? []).map((r) => r.migrationName)
+}
+
+async function currentSchema(db: Db): Promise<string> {
+  const result = await sql<{ schema: string }>`select current_schema() as schema`.execute(db)
+  const schema = result.rows[0]?.schema
+  if (schema === undefined) throw new Error('the database has no current schema')
+  return schema
 }
