@@ -293,3 +293,43 @@ describe('access tokens (EdDSA key file)', () => {
     expect((await client.get('/users/me', { token: forged })).status).toBe(401)
   })
 })
+
+describe('refresh token lifetime', () => {
+  it('a refresh token stops working after 7 days, and rotation never extends the session', async () => {
+    const clock = new ManualClock()
+    const server = await startTestServer({ clock })
+    try {
+      const client = new Client(server.url)
+      const alice = await signupAndLogin(client, 'life')
+      clock.advance(6 * 86400 * 1000)
+      const rotated = await client.post('/token/refresh', { json: { refresh_token: alice.refresh } })
+      expect(rotated.status).toBe(200)
+      clock.advance(86400 * 1000 + 1000)
+      const late = await client.post('/token/refresh', { json: { refresh_token: rotated.body.refresh_token } })
+      expect(late.status).toBe(401)
+    } finally {
+      await server.close()
+    }
+  })
+})
+
+describe('password hashing under load', () => {
+  it('logins beyond the hashing queue get 503 with Retry-After, never a 500', async () => {
+    const server = await startTestServer({ env: { PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE: '0' } })
+    try {
+      const client = new Client(server.url)
+      const alice = await signupAndLogin(client, 'busy')
+      const replies = await Promise.all(Array.from({ length: 12 }, () => client.post('/login', { json: { username: alice.username, password: alice.password } })))
+      const statuses = replies.map((r) => r.status)
+      expect(statuses).toContain(200)
+      expect(statuses).toContain(503)
+      for (const reply of replies.filter((r) => r.status === 503)) {
+        expect(reply.headers.get('retry-after')).toBe('1')
+        expect(reply.headers.get('content-type')).toMatch(/problem\+json/)
+      }
+      expect(statuses.every((s) => s === 200 || s === 503)).toBe(true)
+    } finally {
+      await server.close()
+    }
+  })
+})

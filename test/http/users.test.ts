@@ -97,6 +97,23 @@ describe('users: ownership, mass assignment, national_id, search and listing', (
     expect((await rawUser(alice.id)).is_active).toBe(0)
   })
 
+  it('the last active admin cannot demote or deactivate themselves (409, unchanged)', async () => {
+    const server2 = await startTestServer()
+    try {
+      const c = new Client(server2.url)
+      const only = await accountWithRoles(c, roleSetter(server2), ['admin'], 'solo')
+      const before = await server2.ctx.db.selectFrom('users').selectAll().where('id', '=', only.id).executeTakeFirstOrThrow()
+      for (const body of [{ roles: ['user'] }, { is_active: false }]) {
+        const reply = await c.patch(`/users/${only.id}`, { token: only.access, json: body })
+        expect(reply.status, JSON.stringify(body)).toBe(409)
+      }
+      expect(await server2.ctx.db.selectFrom('users').selectAll().where('id', '=', only.id).executeTakeFirstOrThrow()).toEqual(before)
+      expect((await c.get('/users/me', { token: only.access })).status).toBe(200)
+    } finally {
+      await server2.close()
+    }
+  })
+
   it('an admin cannot change another user\'s password through PATCH', async () => {
     const alice = await signupAndLogin(client, 'adminpw')
     const before = await rawUser(alice.id)
