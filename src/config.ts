@@ -76,7 +76,8 @@ export function loadConfig(env: Env = process.env): Config {
 
   const allowedOrigins = list(env, 'ALLOWED_ORIGINS').map((o) => origin(o))
   const trustProxy = list(env, 'TRUST_PROXY').map((p) => addressOrCidr('TRUST_PROXY', p))
-  if (production && trustProxy.length === 0 && str(env, 'UNSAFE_ALLOW_PLAIN_HTTP') !== 'true') {
+  const plainHttp = bool(env, 'UNSAFE_ALLOW_PLAIN_HTTP', false)
+  if (production && trustProxy.length === 0 && !plainHttp) {
     throw new ConfigError(
       'TRUST_PROXY',
       'production needs a trusted TLS-terminating proxy (or UNSAFE_ALLOW_PLAIN_HTTP=true)',

@@ -81,6 +81,10 @@ describe('configuration', () => {
     ['ACCESS_TOKEN_TTL_SECONDS', '5'],
     ['REFRESH_TOKEN_TTL_SECONDS', '1e9'],
     ['LOG_LEVEL', 'loud'],
+    ['RESET_LINK_BASE', 'javascript:alert(1)'],
+    ['PASSWORD_HASH_CONCURRENCY', '0'],
+    ['PASSWORD_HASH_QUEUE', 'many'],
+    ['UNSAFE_ALLOW_PLAIN_HTTP', 'yes'],
     ['BOOTSTRAP_ADMIN_USERNAME', 'only_the_name'],
   ])('refuses %s=%s with a one-line error naming the variable', (variable, value) => {
     const error = refusal({ ...secretEnv(), [variable]: value })
