@@ -247,3 +247,22 @@ describe('HSTS', () => {
     }
   })
 })
+
+describe('client address in security events', () => {
+  async function loggedIp(trustProxy: string): Promise<string | null | undefined> {
+    const server = await startTestServer({ env: { TRUST_PROXY: trustProxy } })
+    try {
+      const client = new Client(server.url)
+      await client.post('/login', { json: { username: 'ghost_user', password: 'Wr0ng!password-00' }, headers: { 'x-forwarded-for': '203.0.113.9' } })
+      const row = await server.ctx.db.selectFrom('security_events').select('ip').where('type', '=', 'authn_login_fail').executeTakeFirst()
+      return row?.ip
+    } finally {
+      await server.close()
+    }
+  }
+
+  it('believes X-Forwarded-For only from a trusted proxy', async () => {
+    expect(await loggedIp('127.0.0.1')).toBe('203.0.113.9')
+    expect(await loggedIp('10.9.8.7')).toBe('127.0.0.1')
+  })
+})
