@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -6,8 +7,8 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ensureBootstrapAdmin } from '../../src/bootstrap.js'
 import { openDatabase } from '../../src/db/database.js'
-import { Client, newIdentity } from '../helpers/client.js'
-import { dbKind, freshDatabaseUrl, startTestServer, testSecretEnv } from '../helpers/server.js'
+import { Client, accountWithRoles, newIdentity, signupAndLogin } from '../helpers/client.js'
+import { dbKind, freshDatabaseUrl, roleSetter, startTestServer, testSecretEnv } from '../helpers/server.js'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 
@@ -190,6 +191,46 @@ describe('the rampart command', () => {
       expect(result.stderr).toContain('PORT')
     } finally {
       env = saved
+    }
+  })
+
+  it('rotate-keys re-encrypts national_id under the first key, and the value still reads back', async () => {
+    const oldKeys = env.ENCRYPTION_KEYS ?? ''
+    const server = await startTestServer({ databaseUrl: database.url, env: { ENCRYPTION_KEYS: oldKeys } })
+    let userId: string
+    try {
+      const alice = await signupAndLogin(new Client(server.url), 'rotate')
+      userId = alice.id
+      expect((await new Client(server.url).patch(`/users/${alice.id}`, { token: alice.access, json: { national_id: 'QQ123456' } })).status).toBe(200)
+    } finally {
+      await server.close()
+    }
+    const before = await withDb((db) => db.selectFrom('users').select('national_id_enc').where('id', '=', userId).executeTakeFirstOrThrow())
+    expect(before.national_id_enc?.startsWith('v1.k1.')).toBe(true)
+
+    const newKeys = `k2:${randomBytes(32).toString('base64')},${oldKeys}`
+    const saved = env
+    env = { ...env, ENCRYPTION_KEYS: newKeys }
+    try {
+      const result = await run(['rotate-keys'])
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout).toMatch(/re-encrypted [1-9]/)
+    } finally {
+      env = saved
+    }
+    const after = await withDb((db) => db.selectFrom('users').select('national_id_enc').where('id', '=', userId).executeTakeFirstOrThrow())
+    expect(after.national_id_enc?.startsWith('v1.k2.')).toBe(true)
+    expect(after.national_id_enc).not.toContain('QQ123456')
+
+    const onlyNew = `k2:${newKeys.split(',')[0]?.slice(3) ?? ''}`
+    const reader = await startTestServer({ databaseUrl: database.url, env: { ENCRYPTION_KEYS: onlyNew } })
+    try {
+      const client = new Client(reader.url)
+      const admin = await accountWithRoles(client, roleSetter(reader), ['admin'], 'rotadm')
+      const reply = await client.get(`/users/${userId}`, { token: admin.access })
+      expect(reply.body.national_id).toBe('QQ123456')
+    } finally {
+      await reader.close()
     }
   })
 
