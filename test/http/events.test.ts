@@ -57,6 +57,19 @@ describe('security events', () => {
     expect(denied.map((e) => e.path).sort()).toEqual(['/admin/users', `/users/${admin.id}`].sort())
   })
 
+  it('stores the event for a refusal before the refusal is answered', async () => {
+    const alice = await signupAndLogin(client, 'evsync')
+    for (let i = 0; i < 25; i++) {
+      const agent = `sync-probe-${i}`
+      const reply = i % 2 === 0
+        ? await client.get('/documents', { headers: { 'user-agent': agent } })
+        : await client.get('/admin/users', { token: alice.access, headers: { 'user-agent': agent } })
+      expect([401, 403]).toContain(reply.status)
+      const stored = await server.ctx.db.selectFrom('security_events').select('type').where('user_agent', '=', agent).execute()
+      expect(stored, agent).toHaveLength(1)
+    }
+  })
+
   it('records logout, logout/all and refresh-token reuse', async () => {
     const alice = await signupAndLogin(client, 'evout')
     await client.post('/logout', { token: alice.access })
