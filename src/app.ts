@@ -2,7 +2,6 @@
  * buildApp(config, deps): every plugin in a fixed order, then every module's routes. The outside
  * world (database, clock, logger) comes in as arguments, so tests pass real ones.
  */
-import formbody from '@fastify/formbody'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { v4 as uuidv4 } from 'uuid'
 import { Problem } from './http/schemas.js'
@@ -87,7 +86,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
   // so refusals carry the security and CORS headers too.
   headers.apply = await registerSecurityHeaders(app, config)
   registerAuthentication(app, ctx)
-  await app.register(formbody, { bodyLimit: DEFAULT_BODY_LIMIT })
   await registerDocs(app, config)
 
   await app.register(healthRoutes([() => deps.database.ping()]))

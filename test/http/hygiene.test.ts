@@ -36,6 +36,16 @@ describe('HTTP hygiene', () => {
     expectProblem(await client.post('/documents', { token: user.access, raw: 'title=x', headers: { 'content-type': 'text/plain' } }), 400)
   })
 
+  it('a form-encoded body is refused everywhere except POST /token, and creates nothing', async () => {
+    const identity = { username: 'formsignup_x', email: 'formsignup_x@example.com', password: 'Fm9!secret-passw0rd' }
+    expectProblem(await client.post('/users', { form: identity }), 400)
+    expect(await server.ctx.db.selectFrom('users').select('id').where('username_lower', '=', identity.username).execute()).toEqual([])
+    expectProblem(await client.post('/login', { form: { username: user.username, password: user.password } }), 400)
+    expectProblem(await client.post('/documents', { token: user.access, form: { title: 'f', content: 'c' } }), 400)
+    expect(await server.ctx.db.selectFrom('documents').select('id').where('owner_id', '=', user.id).execute()).toEqual([])
+    expect((await client.post('/token', { form: { username: user.username, password: user.password } })).status).toBe(200)
+  })
+
   it('a body over the limit is a 413 problem', async () => {
     const big = JSON.stringify({ username: 'a'.repeat(64 * 1024), email: 'x@example.com', password: 'p' })
     expectProblem(await client.post('/users', { raw: big, headers: { 'content-type': 'application/json' } }), 413)
