@@ -2,7 +2,6 @@
  * buildApp(config, deps): every plugin in a fixed order, then every module's routes. The outside
  * world (database, clock, logger) comes in as arguments, so tests pass real ones.
  */
-import formbody from '@fastify/formbody'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { v4 as uuidv4 } from 'uuid'
@@ -14,9 +13,9 @@ import type { DatabaseHandle } from './db/database.js'
 import { registerAuthentication } from './http/authenticate.js'
 import { registerDocs } from './http/docs.js'
 import { loggerOptions } from './http/logger.js'
-import { registerProblemHandlers } from './http/problem-handler.js'
+import { registerProblemHandlers, sendProblem, toAppError } from './http/problem-handler.js'
 import { registerGlobalLimit } from './http/rate-limit.js'
-import { registerSecurityHeaders } from './http/security-headers.js'
+import { registerSecurityHeaders, type HeaderApplier } from './http/security-headers.js'
 import { validatorCompiler } from './http/validation.js'
 import { accountRoutes } from './modules/accounts/routes.js'
 import { adminRoutes } from './modules/admin/routes.js'
@@ -54,6 +53,8 @@ export const DEFAULT_BODY_LIMIT = 16 * 1024
 
 /** Builds the app without listening; the caller awaits ready() or listen(). */
 export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: FastifyInstance; ctx: AppContext }> {
+  // Filled in once the header plugins are registered; the router calls it only at request time.
+  const headers: { apply?: HeaderApplier } = {}
   const app = Fastify({
     ...(deps.logger === undefined ? { logger: loggerOptions(config.logLevel) } : { loggerInstance: deps.logger }),
     trustProxy: config.trustProxy.length === 0 ? false : [...config.trustProxy],
@@ -68,8 +69,17 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
     keepAliveTimeout: 5_000,
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
+    // Malformed URLs and over-long parameters are refused by the router itself; they get the
+    // same problem+json as every other error instead of the framework's own JSON.
+    frameworkErrors: (error, request, reply) => {
+      headers.apply?.(request, reply)
+      sendProblem(reply, request, toAppError(error, request))
+    },
   })
   app.setValidatorCompiler(validatorCompiler())
+  // JSON (and form data where a route says so) only: a text/plain body is the wrong content
+  // type, answered 400 rather than parsed as a string.
+  app.removeContentTypeParser('text/plain')
   app.addSchema(Problem)
 
   const clock = deps.clock ?? systemClock
@@ -100,10 +110,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
   })
 
   registerProblemHandlers(app)
+  // Headers first: their hooks must run before authentication can end a request with a 401,
+  // so refusals carry the security and CORS headers too.
+  headers.apply = await registerSecurityHeaders(app, config)
+  // The global ceiling after the headers (a 429 carries them) and before authentication (a
+  // flood of bad tokens is refused before any token is verified).
   registerGlobalLimit(app, ctx.limits)
   registerAuthentication(app, ctx)
-  await registerSecurityHeaders(app, config)
-  await app.register(formbody, { bodyLimit: DEFAULT_BODY_LIMIT })
   await registerDocs(app, config)
 
   const readiness = [() => deps.database.ping(), ...(redis === null ? [] : [() => pingRedis(redis)])]

@@ -2,7 +2,7 @@
  * Configuration: the environment is read here and nowhere else, checked once at startup and
  * frozen. A bad value throws a ConfigError whose message is one line naming the variable.
  */
-import { randomBytes } from 'node:crypto'
+import { createPrivateKey, randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
 import ipaddr from 'ipaddr.js'
@@ -101,7 +101,8 @@ export function loadConfig(env: Env = process.env): Config {
 
   const allowedOrigins = list(env, 'ALLOWED_ORIGINS').map((o) => origin(o))
   const trustProxy = list(env, 'TRUST_PROXY').map((p) => addressOrCidr('TRUST_PROXY', p))
-  if (production && trustProxy.length === 0 && str(env, 'UNSAFE_ALLOW_PLAIN_HTTP') !== 'true') {
+  const plainHttp = bool(env, 'UNSAFE_ALLOW_PLAIN_HTTP', false)
+  if (production && trustProxy.length === 0 && !plainHttp) {
     throw new ConfigError(
       'TRUST_PROXY',
       'production needs a trusted TLS-terminating proxy (or UNSAFE_ALLOW_PLAIN_HTTP=true)',
@@ -110,7 +111,7 @@ export function loadConfig(env: Env = process.env): Config {
 
   const config: Config = {
     env: mode,
-    host: str(env, 'HOST') ?? '127.0.0.1',
+    host: host(env),
     port: int(env, 'PORT', 8000, 0, 65535),
     dataDir,
     databaseUrl: databaseUrl(env, dataDir),
@@ -266,9 +267,19 @@ function addressOrCidr(name: string, raw: string): string {
   }
 }
 
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i
+
+function host(env: Env): string {
+  const raw = str(env, 'HOST') ?? '127.0.0.1'
+  if (!ipaddr.isValid(raw) && !HOSTNAME.test(raw)) {
+    throw new ConfigError('HOST', `"${raw}" is not an IP address or host name`)
+  }
+  return raw
+}
+
 function egressEntry(raw: string): string {
   if (ipaddr.isValid(raw) || raw.includes('/')) return addressOrCidr('EGRESS_ALLOW', raw)
-  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(raw)) {
+  if (!HOSTNAME.test(raw)) {
     throw new ConfigError('EGRESS_ALLOW', `"${raw}" is not a hostname, IP address or CIDR`)
   }
   return raw.toLowerCase()
@@ -296,19 +307,34 @@ function strongSecret(name: string, value: string, minBytes: number): string {
   return value
 }
 
+/** Reads the signing key file; it must hold an Ed25519 or P-256 private key, checked here. */
+function signingKeyPem(file: string): string {
+  let pem: string
+  try {
+    pem = readFileSync(file, 'utf8')
+  } catch {
+    throw new ConfigError('JWT_PRIVATE_KEY_FILE', 'cannot be read')
+  }
+  let key: ReturnType<typeof createPrivateKey>
+  try {
+    key = createPrivateKey(pem)
+  } catch {
+    throw new ConfigError('JWT_PRIVATE_KEY_FILE', 'does not hold a PEM private key')
+  }
+  const p256 = key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1'
+  if (key.asymmetricKeyType !== 'ed25519' && !p256) {
+    throw new ConfigError('JWT_PRIVATE_KEY_FILE', 'must hold an Ed25519 or P-256 private key')
+  }
+  return pem
+}
+
 function jwtKey(env: Env, secrets: DevSecrets): JwtKeyConfig {
   const file = str(env, 'JWT_PRIVATE_KEY_FILE')
   const secret = str(env, 'JWT_SECRET')
   if (file !== undefined && secret !== undefined) {
     throw new ConfigError('JWT_SECRET', 'set either JWT_SECRET or JWT_PRIVATE_KEY_FILE, not both')
   }
-  if (file !== undefined) {
-    try {
-      return { kind: 'pem', material: readFileSync(file, 'utf8') }
-    } catch {
-      throw new ConfigError('JWT_PRIVATE_KEY_FILE', 'cannot be read')
-    }
-  }
+  if (file !== undefined) return { kind: 'pem', material: signingKeyPem(file) }
   const value = secret ?? secrets.get('JWT_SECRET', () => randomBytes(48).toString('base64url'))
   return { kind: 'secret', material: strongSecret('JWT_SECRET', value, 32) }
 }

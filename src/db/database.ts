@@ -84,9 +84,12 @@ function openPostgres(url: string): Opened {
   parsed.searchParams.delete('schema')
   if (schema !== null && !SCHEMA_NAME.test(schema)) throw new Error('invalid schema name in DATABASE_URL')
 
-  // The schema name was checked against SCHEMA_NAME above; it is set as a startup parameter, so
-  // it holds from the connection's first statement on.
-  const options = schema === null ? undefined : `-c search_path=${schema}`
-  const pool = new pg.Pool({ connectionString: parsed.toString(), max: 10, ...(options === undefined ? {} : { options }) })
+  // The search_path is a startup parameter of each connection (checked against SCHEMA_NAME
+  // above), so no query can run before it is in force and no set-up query can fail unobserved.
+  const options = schema === null ? {} : { options: `-c search_path=${schema}` }
+  const pool = new pg.Pool({ connectionString: parsed.toString(), max: 10, ...options })
+  // An idle connection the server ends (restart, failover, idle timeout) is dropped from the pool
+  // and replaced on next use; unobserved, its 'error' event would crash the whole process.
+  pool.on('error', () => undefined)
   return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres', raw: { kind: 'postgres', pool } }
 }

@@ -79,12 +79,16 @@ export function registerAuthentication(app: FastifyInstance, ctx: AppContext): v
     }
   })
 
-  app.addHook('onResponse', async (request, reply) => {
-    if (request.eventRecorded) return
+  // Recorded before the answer leaves, so a client that has seen a refusal can count on the
+  // event being stored (an audit trail must not lag the actions it records).
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.eventRecorded) return payload
     const type = { 401: 'authn_token_invalid', 403: 'authz_fail', 429: 'excess_rate_limit_exceeded' }[reply.statusCode]
-    if (type === undefined) return
+    if (type === undefined) return payload
+    request.eventRecorded = true
     const details = request.authFailure === null ? {} : { reason: request.authFailure }
     await ctx.events.record({ ...eventContext(request), type, outcome: 'blocked', details })
+    return payload
   })
 }
 

@@ -6,7 +6,7 @@
  */
 import cors from '@fastify/cors'
 import helmet from 'helmet'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.js'
 import { PUBLIC } from '../security/access.js'
 
@@ -14,7 +14,10 @@ import { PUBLIC } from '../security/access.js'
 const PERMISSIONS_POLICY = 'geolocation=(), microphone=(), camera=(), payment=(), usb=()'
 const HSTS = 'max-age=31536000; includeSubDomains'
 
-export async function registerSecurityHeaders(app: FastifyInstance, config: Config): Promise<void> {
+/** Puts every header of this module on a reply that never passed through the hooks. */
+export type HeaderApplier = (request: FastifyRequest, reply: FastifyReply) => void
+
+export async function registerSecurityHeaders(app: FastifyInstance, config: Config): Promise<HeaderApplier> {
   const applyHelmet = helmet({
     contentSecurityPolicy: {
       useDefaults: false,
@@ -59,12 +62,21 @@ export async function registerSecurityHeaders(app: FastifyInstance, config: Conf
   })
 
   app.addHook('onSend', async (request, reply, payload) => {
-    reply.header('permissions-policy', PERMISSIONS_POLICY)
-    reply.header('x-request-id', request.id)
-    if (request.protocol === 'https') reply.header('strict-transport-security', HSTS)
-    // Tokens and personal data must never sit in a shared or browser cache (ASVS 8.2.1).
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
-    reply.removeHeader('server')
+    finalHeaders(request, reply)
     return payload
   })
+  // Router-level refusals (a malformed URL, an over-long parameter) skip every hook.
+  return (request, reply) => {
+    applyHelmet(request.raw, reply.raw, () => undefined)
+    finalHeaders(request, reply)
+  }
+}
+
+function finalHeaders(request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('permissions-policy', PERMISSIONS_POLICY)
+  reply.header('x-request-id', request.id)
+  if (request.protocol === 'https') reply.header('strict-transport-security', HSTS)
+  // Tokens and personal data must never sit in a shared or browser cache (ASVS 8.2.1).
+  if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
+  reply.removeHeader('server')
 }

@@ -31,3 +31,8 @@ export function validatorCompiler(): FastifySchemaCompiler<unknown> {
     return ajv.compile(schema as object)
   }
 }
+
+/** A strict validator for data that arrives outside HTTP (the CLI, the bootstrap admin). */
+export function strictValidator(schema: object): ReturnType<Ajv['compile']> {
+  return makeAjv({ coerceTypes: false }).compile(schema)
+}

@@ -23,6 +23,7 @@ export interface VerifyResult {
 }
 
 const BCRYPT_PREFIX = /^\$2[aby]\$\d\d\$/
+const ARGON2ID_PREFIX = '$argon2id$'
 
 export class PasswordHasher {
   private readonly gate: BoundedSemaphore
@@ -48,7 +49,10 @@ export class PasswordHasher {
         return { ok: await bcrypt.compare(password, stored), needsRehash: true }
       }
       const ok = await argon2.verify(stored, password).catch(() => false)
-      return { ok, needsRehash: ok && argon2.needsRehash(stored, this.params) }
+      // needsRehash compares the cost parameters only, so an argon2i or argon2d hash with the
+      // right costs would stay as it is; the variant is checked here too.
+      const current = stored.startsWith(ARGON2ID_PREFIX) && !argon2.needsRehash(stored, this.params)
+      return { ok, needsRehash: ok && !current }
     })
   }
 

@@ -9,7 +9,7 @@ import { toAppError } from '../../http/problem-handler.js'
 import { decodeCursor, pageOf } from '../../http/pagination.js'
 import { IdParams, Page, PageQuery, problems } from '../../http/schemas.js'
 import { hasRole, PUBLIC, role, type Principal } from '../../security/access.js'
-import { accountRuleErrors, createAccount, userView } from './service.js'
+import { accountRuleErrors, createAccount, reservedNameErrors, userView } from './service.js'
 import { SearchQuery, SignupBody, UpdateUserBody, User, UserSummary, type SignupBodyT } from './schemas.js'
 import { findUserById, listUsers, searchUsernames } from './store.js'
 import { applyUserUpdate } from './update.js'
@@ -123,7 +123,7 @@ function signupBody(ctx: AppContext, request: FastifyRequest): SignupBodyT {
   const schemaErrors = request.validationError === undefined ? [] : (toAppError(request.validationError as FastifyError, request).errors ?? [])
   const fields = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {}
   const unchecked = Object.fromEntries(Object.entries(fields).filter(([name]) => !schemaErrors.some((e) => e.field === name)))
-  const errors: FieldError[] = [...schemaErrors, ...accountRuleErrors(ctx, unchecked)]
+  const errors: FieldError[] = [...schemaErrors, ...reservedNameErrors(unchecked.username), ...accountRuleErrors(ctx, unchecked)]
   if (errors.length > 0) throw invalid(errors)
   return body as SignupBodyT
 }

@@ -5,10 +5,10 @@ import { Id, Timestamp } from '../../http/schemas.js'
 export const USERNAME_PATTERN = '^[A-Za-z0-9_]{3,50}$'
 export const PHONE_PATTERN = '^\\+[1-9][0-9]{1,14}$'
 
-const Username = Type.String({ minLength: 3, maxLength: 50, pattern: USERNAME_PATTERN })
-const Email = Type.String({ format: 'email', maxLength: 254 })
+export const Username = Type.String({ minLength: 3, maxLength: 50, pattern: USERNAME_PATTERN })
+export const Email = Type.String({ format: 'email', maxLength: 254 })
 const Password = Type.String({ minLength: 1, maxLength: 1024 })
-const Phone = Type.String({ pattern: PHONE_PATTERN, description: 'E.164, e.g. +14155550123' })
+export const Phone = Type.String({ pattern: PHONE_PATTERN, description: 'E.164, e.g. +14155550123' })
 const NationalId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9 -]+$' })
 const RoleName = Type.Union([Type.Literal('viewer'), Type.Literal('user'), Type.Literal('admin')])
 

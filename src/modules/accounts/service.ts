@@ -1,4 +1,5 @@
 /** Account rules shared by signup, the admin bootstrap and the CLI. */
+import { Type } from 'typebox'
 import { v7 as uuidv7 } from 'uuid'
 import type { AppContext } from '../../context.js'
 import { isUniqueViolation } from '../../db/errors.js'
@@ -6,8 +7,9 @@ import { AppError, invalid, type FieldError } from '../../http/errors.js'
 import { isoAt } from '../../security/clock.js'
 import type { Role } from '../../security/access.js'
 import { parseRoles } from '../../http/authenticate.js'
+import { strictValidator } from '../../http/validation.js'
 import { insertUser, type UserRow } from './store.js'
-import type { UserT } from './schemas.js'
+import { Email, Phone, Username, type UserT } from './schemas.js'
 
 /** Names nobody may sign up with, compared case-insensitively (impersonation of staff/system). */
 export const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
@@ -31,14 +33,27 @@ export function normalizeEmail(email: string): string {
   return at < 0 ? email : email.slice(0, at) + email.slice(at).toLowerCase()
 }
 
-/** The rules that a schema cannot express: reserved names and the password policy. */
+/** Self-signup may not take a reserved name; operators creating an admin may (ASVS 2.x, OWASP). */
+export function reservedNameErrors(username: unknown): FieldError[] {
+  if (typeof username !== 'string' || !RESERVED_USERNAMES.has(username.toLowerCase())) return []
+  return [{ field: 'username', message: 'is reserved' }]
+}
+
+// The signup schema's own field rules, for accounts made outside HTTP (CLI, bootstrap admin).
+const identityValid = strictValidator(Type.Object({ username: Username, email: Email, phone: Type.Optional(Phone) }))
+
+function identityErrors(input: NewAccount): FieldError[] {
+  const fields = { username: input.username, email: input.email, ...(input.phone === undefined ? {} : { phone: input.phone }) }
+  if (identityValid(fields)) return []
+  const names = new Set((identityValid.errors ?? []).map((e) => e.instancePath.replace(/^\//, '') || 'body'))
+  return [...names].map((field) => ({ field, message: 'is not valid' }))
+}
+
+/** The password policy, which a schema cannot express (length, blocklist, identity, composition). */
 export function accountRuleErrors(ctx: AppContext, input: Partial<Record<'username' | 'email' | 'password', unknown>>): FieldError[] {
   const errors: FieldError[] = []
   const username = typeof input.username === 'string' ? input.username : undefined
   const email = typeof input.email === 'string' ? input.email : undefined
-  if (username !== undefined && RESERVED_USERNAMES.has(username.toLowerCase())) {
-    errors.push({ field: 'username', message: 'is reserved' })
-  }
   if (typeof input.password === 'string') {
     const problems = ctx.passwordPolicy.check(input.password, { username, email })
     if (problems.length > 0) errors.push({ field: 'password', message: problems.join('; ') })
@@ -48,7 +63,7 @@ export function accountRuleErrors(ctx: AppContext, input: Partial<Record<'userna
 
 /** Creates an account after every rule passed; a taken name or address is one generic 409. */
 export async function createAccount(ctx: AppContext, input: NewAccount): Promise<UserRow> {
-  const errors = accountRuleErrors(ctx, input)
+  const errors = [...identityErrors(input), ...accountRuleErrors(ctx, input)]
   if (errors.length > 0) throw invalid(errors)
 
   const email = normalizeEmail(input.email)

@@ -1,4 +1,5 @@
 /** Sessions and tokens: password grant (form and JSON), refresh rotation, logout. */
+import formbody from '@fastify/formbody'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
@@ -37,16 +38,22 @@ export function sessionRoutes(ctx: AppContext) {
   return async (plain: FastifyInstance): Promise<void> => {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>()
 
-    app.post('/token', {
-      config: { policy: PUBLIC },
-      schema: {
-        tags: ['sessions'],
-        summary: 'OAuth2 password grant (application/x-www-form-urlencoded)',
-        consumes: ['application/x-www-form-urlencoded'],
-        body: Credentials,
-        response: loginResponses,
-      },
-    }, (request) => login(ctx, request, request.body.username, request.body.password))
+    // Form bodies are parsed for this route alone: everywhere else a form (which a cross-site
+    // page can send without a CORS preflight) is the wrong content type.
+    await app.register(async (plainForm) => {
+      await plainForm.register(formbody)
+      const form = plainForm.withTypeProvider<TypeBoxTypeProvider>()
+      form.post('/token', {
+        config: { policy: PUBLIC },
+        schema: {
+          tags: ['sessions'],
+          summary: 'OAuth2 password grant (application/x-www-form-urlencoded)',
+          consumes: ['application/x-www-form-urlencoded'],
+          body: Credentials,
+          response: loginResponses,
+        },
+      }, (request) => login(ctx, request, request.body.username, request.body.password))
+    })
 
     app.post('/login', {
       config: { policy: PUBLIC },
