@@ -100,6 +100,11 @@ export class FixedWindow {
     return this.state(res.consumedPoints, resetSeconds)
   }
 
+  /** Takes back hits counted earlier in the current window. */
+  async unhit(subject: string, points = 1): Promise<void> {
+    await guarded(this.store.reward(this.locate(subject).key, points))
+  }
+
   /** The current window's number: hits in different windows never share a count. */
   windowIndex(): number {
     return Math.floor(this.clock.now() / (this.windowSeconds * 1000))

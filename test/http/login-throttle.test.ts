@@ -48,6 +48,23 @@ describe('login brute-force throttle', () => {
     expect((await login(account.password)).status).toBe(200)
   })
 
+  it('checks no more passwords than the limits allow when guesses arrive all at once', async () => {
+    const { login, account } = await start({ PASSWORD_HASH_QUEUE: '200' })
+    const burst = await Promise.all(Array.from({ length: 30 }, () => login('Wrong-password-1!')))
+    const statuses = burst.map((r) => r.status)
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(25)
+    // The pair is now blocked: the right password is refused too.
+    expect((await login(account.password)).status).toBe(429)
+  })
+
+  it('checks at most the per-username quota when many addresses guess one account at once', async () => {
+    const { login } = await start({ PASSWORD_HASH_QUEUE: '200' })
+    const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => login('Wrong-password-1!', `198.51.100.${i + 10}`)))
+    const checked = burst.filter((r) => r.status === 401).length
+    expect(checked).toBe(20)
+  })
+
   it('forgets the run of failures after a successful login', async () => {
     const { login, account } = await start()
     for (let i = 0; i < 4; i++) expect((await login('Wrong-password-1!')).status).toBe(401)

@@ -327,7 +327,8 @@ describe('password hashing under load', () => {
         expect(reply.headers.get('retry-after')).toBe('1')
         expect(reply.headers.get('content-type')).toMatch(/problem\+json/)
       }
-      expect(statuses.every((s) => s === 200 || s === 503)).toBe(true)
+      // Beyond five parallel attempts for one username and client the throttle answers 429 first.
+      expect(statuses.every((s) => s === 200 || s === 503 || s === 429)).toBe(true)
     } finally {
       await server.close()
     }

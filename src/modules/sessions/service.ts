@@ -29,26 +29,34 @@ const LOGIN_FAILED = 'Incorrect username or password'
  */
 export async function login(ctx: AppContext, request: FastifyRequest, username: string, password: string): Promise<TokenPair> {
   const client = limitKeyForAddress(request.ip)
-  const refusal = await ctx.limits.closed(() => ctx.limits.login.refusal(username, client))
-  if (refusal !== undefined) {
+  const attempt = await ctx.limits.closed(() => ctx.limits.login.attempt(username, client))
+  if (attempt.refusal !== undefined) {
     request.authFailure = 'login throttled'
-    throw refusal
+    throw attempt.refusal
   }
+  const reserved = attempt.reserved
   const failed = async (userId: string | null, reason: string): Promise<never> => {
-    await ctx.limits.closed(() => ctx.limits.login.failed(username, client))
+    await ctx.limits.closed(() => ctx.limits.login.failed(reserved))
     return loginFailed(ctx, request, userId, reason)
   }
 
+  // A check the hasher refuses (503, too busy) was never made: its reservation is given back.
+  const checked = async <T>(check: Promise<T>): Promise<T> =>
+    check.catch(async (error: unknown) => {
+      await ctx.limits.closed(() => ctx.limits.login.release(reserved))
+      throw error
+    })
+
   const user = await findUserByUsername(ctx.db, username)
   if (user === undefined) {
-    await ctx.hasher.verifyDummy(password)
+    await checked(ctx.hasher.verifyDummy(password))
     return failed(null, 'unknown user')
   }
 
-  const result = await ctx.hasher.verify(user.password_hash, password)
+  const result = await checked(ctx.hasher.verify(user.password_hash, password))
   if (!result.ok) return failed(user.id, 'wrong password')
   if (user.is_active !== 1) return failed(user.id, 'inactive account')
-  await ctx.limits.closed(() => ctx.limits.login.succeeded(username, client))
+  await ctx.limits.closed(() => ctx.limits.login.succeeded(reserved))
 
   if (result.needsRehash) {
     const rehashed = await ctx.hasher.hash(password)
