@@ -48,10 +48,42 @@ describe('users: ownership, mass assignment, national_id, search and listing', (
 
   it('a user updates their own email and phone', async () => {
     const alice = await signupAndLogin(client, 'upd')
-    const reply = await client.patch(`/users/${alice.id}`, { token: alice.access, json: { email: `new_${alice.username}@Example.ORG`, phone: '+442071234567' } })
+    const reply = await client.patch(`/users/${alice.id}`, { token: alice.access, json: { email: `new_${alice.username}@Example.ORG`, phone: '+442071234567', current_password: alice.password } })
     expect(reply.status, reply.text).toBe(200)
     expect(reply.body.email).toBe(`new_${alice.username}@example.org`)
     expect(reply.body.phone).toBe('+442071234567')
+  })
+
+  it('a stolen session cannot change the email without the current password (account takeover via reset)', async () => {
+    const alice = await signupAndLogin(client, 'steal')
+    const before = await rawUser(alice.id)
+    const missing = await client.patch(`/users/${alice.id}`, { token: alice.access, json: { email: `thief_${alice.username}@evil.test` } })
+    expect(missing.status).toBe(422)
+    expect(missing.body.errors).toContainEqual({ field: 'current_password', message: 'is required to change the password or email' })
+    const wrong = await client.patch(`/users/${alice.id}`, { token: alice.access, json: { email: `thief_${alice.username}@evil.test`, current_password: 'Not-the-password-1!' } })
+    expect(wrong.status).toBe(422)
+    expect(await rawUser(alice.id)).toEqual(before)
+    const events = await server.ctx.db.selectFrom('security_events').select('type').where('user_id', '=', alice.id).where('type', '=', 'authn_reauth_fail').execute()
+    expect(events).toHaveLength(1)
+  })
+
+  it('guessing the current password through PATCH is throttled like login', async () => {
+    const alice = await signupAndLogin(client, 'guess')
+    const statuses: number[] = []
+    for (let i = 0; i < 7; i++) {
+      const reply = await client.patch(`/users/${alice.id}`, { token: alice.access, json: { password: 'Brand-new-Passw0rd!', current_password: `Wrong-guess-${i}!` } })
+      statuses.push(reply.status)
+    }
+    expect(statuses).toEqual([422, 422, 422, 422, 422, 429, 429])
+  })
+
+  it('an email change voids reset links mailed before it', async () => {
+    const alice = await signupAndLogin(client, 'voids')
+    await server.ctx.db.insertInto('password_reset_tokens').values({ id: '00000000-0000-4000-8000-0000000000aa', user_id: alice.id, token_hash: `h-${alice.id}`, created_at: new Date().toISOString(), expires_at: new Date(Date.now() + 60_000).toISOString(), used_at: null }).execute()
+    const reply = await client.patch(`/users/${alice.id}`, { token: alice.access, json: { email: `moved_${alice.username}@example.com`, current_password: alice.password } })
+    expect(reply.status).toBe(200)
+    const left = await server.ctx.db.selectFrom('password_reset_tokens').select('id').where('user_id', '=', alice.id).execute()
+    expect(left).toEqual([])
   })
 
   it('a user cannot PATCH another user (403, row unchanged)', async () => {
@@ -114,6 +146,27 @@ describe('users: ownership, mass assignment, national_id, search and listing', (
     }
   })
 
+  it('two admins demoting each other at once never leave the server without an active admin', async () => {
+    const server2 = await startTestServer()
+    try {
+      const c = new Client(server2.url)
+      for (let trial = 0; trial < 5; trial++) {
+        const x = await accountWithRoles(c, roleSetter(server2), ['admin'], 'racex')
+        const y = await accountWithRoles(c, roleSetter(server2), ['admin'], 'racey')
+        // Leave exactly these two admins active.
+        await server2.ctx.db.updateTable('users').set({ is_active: 0 }).where('id', 'not in', [x.id, y.id]).where('roles', 'like', '%"admin"%').execute()
+        await Promise.all([
+          c.patch(`/users/${y.id}`, { token: x.access, json: { roles: ['user'] } }),
+          c.patch(`/users/${x.id}`, { token: y.access, json: { roles: ['user'] } }),
+        ])
+        const admins = await server2.ctx.db.selectFrom('users').select('id').where('roles', 'like', '%"admin"%').where('is_active', '=', 1).execute()
+        expect(admins.length).toBeGreaterThanOrEqual(1)
+      }
+    } finally {
+      await server2.close()
+    }
+  })
+
   it('an admin cannot change another user\'s password through PATCH', async () => {
     const alice = await signupAndLogin(client, 'adminpw')
     const before = await rawUser(alice.id)
@@ -145,7 +198,7 @@ describe('users: ownership, mass assignment, national_id, search and listing', (
     const alice = await signupAndLogin(client, 'emx')
     const bob = await signupAndLogin(client, 'emy')
     const before = await rawUser(alice.id)
-    const reply = await client.patch(`/users/${alice.id}`, { token: alice.access, json: { email: bob.email.toUpperCase() } })
+    const reply = await client.patch(`/users/${alice.id}`, { token: alice.access, json: { email: bob.email.toUpperCase(), current_password: alice.password } })
     expect(reply.status).toBe(409)
     expect(await rawUser(alice.id)).toEqual(before)
   })

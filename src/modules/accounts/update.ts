@@ -1,21 +1,26 @@
 /**
  * PATCH /users/{id}: field ownership (only admins touch roles and is_active: no mass assignment
- * of privileges, OWASP API3), re-authentication for a password change (ASVS 2.1.6), and session
- * termination on deactivation, role change and password change, all in one transaction.
+ * of privileges, OWASP API3), re-authentication before the holder changes a password or the
+ * email that password reset trusts (ASVS 2.1.6, 3.7.1), and session termination on deactivation,
+ * role change and password change, all in one transaction with the change itself.
  */
 import type { FastifyRequest } from 'fastify'
-import type { Updateable } from 'kysely'
+import { sql, type Updateable } from 'kysely'
 import type { AppContext } from '../../context.js'
 import type { UsersTable } from '../../db/schema.js'
 import { isUniqueViolation } from '../../db/errors.js'
 import { recordEvent } from '../../http/authenticate.js'
 import { AppError, forbidden, invalid, notFound } from '../../http/errors.js'
 import { hasRole, type Principal } from '../../security/access.js'
+import { limitKeyForAddress } from '../../security/client-address.js'
 import { isoAt } from '../../security/clock.js'
 import { revokeUserSessions } from '../sessions/store.js'
 import type { UpdateUserBodyT } from './schemas.js'
 import { accountRuleErrors, normalizeEmail } from './service.js'
 import { findUserById, hasAdmin, type UserRow } from './store.js'
+
+// Serializes role and activation changes across instances sharing one PostgreSQL database.
+const ADMIN_CHANGE_LOCK = 0x52414d51
 
 export async function applyUserUpdate(
   ctx: AppContext,
@@ -35,14 +40,25 @@ export async function applyUserUpdate(
 
   const row = await findUserById(ctx.db, userId)
   if (row === undefined) throw notFound()
-  const changes = await buildChanges(ctx, row, body)
+  if (self && (body.password !== undefined || body.email !== undefined)) {
+    checkNewPassword(ctx, row, body)
+    await reauthenticate(ctx, request, row, body.current_password)
+  }
+  const changes = await buildChanges(ctx, body)
+  const credentialsChanged = changes.password_hash !== undefined || changes.email !== undefined
   const endSessions = changes.password_hash !== undefined || changes.roles !== undefined || body.is_active === false
 
   const nowMs = ctx.clock.now()
   try {
     await ctx.db.transaction().execute(async (trx) => {
+      // Two admins demoting each other at once must not both see the other as the last admin.
+      if (ctx.dialect === 'postgres' && (changes.roles !== undefined || body.is_active !== undefined)) {
+        await sql`select pg_advisory_xact_lock(${ADMIN_CHANGE_LOCK})`.execute(trx)
+      }
       await trx.updateTable('users').set({ ...changes, updated_at: isoAt(nowMs) }).where('id', '=', userId).execute()
       if (endSessions) await revokeUserSessions(trx, userId, 'account changed', nowMs)
+      // A reset link mailed before the change must not undo it (or reach the old address).
+      if (credentialsChanged) await trx.deleteFrom('password_reset_tokens').where('user_id', '=', userId).execute()
       if (changes.roles !== undefined || body.is_active === false) await assertAnAdminRemains(trx)
     })
   } catch (error) {
@@ -56,7 +72,7 @@ export async function applyUserUpdate(
   return updated
 }
 
-async function buildChanges(ctx: AppContext, row: UserRow, body: UpdateUserBodyT): Promise<Updateable<UsersTable>> {
+async function buildChanges(ctx: AppContext, body: UpdateUserBodyT): Promise<Updateable<UsersTable>> {
   const changes: Updateable<UsersTable> = {}
   if (body.email !== undefined) {
     changes.email = normalizeEmail(body.email)
@@ -68,20 +84,44 @@ async function buildChanges(ctx: AppContext, row: UserRow, body: UpdateUserBodyT
   }
   if (body.roles !== undefined) changes.roles = JSON.stringify(body.roles)
   if (body.is_active !== undefined) changes.is_active = body.is_active ? 1 : 0
-  if (body.password !== undefined) changes.password_hash = await newPasswordHash(ctx, row, body)
+  if (body.password !== undefined) changes.password_hash = await ctx.hasher.hash(body.password)
   return changes
 }
 
-async function newPasswordHash(ctx: AppContext, row: UserRow, body: UpdateUserBodyT): Promise<string> {
-  const password = body.password ?? ''
+function checkNewPassword(ctx: AppContext, row: UserRow, body: UpdateUserBodyT): void {
+  const errors = []
   if (body.current_password === undefined) {
-    throw invalid([{ field: 'current_password', message: 'is required to change the password' }])
+    errors.push({ field: 'current_password', message: 'is required to change the password or email' })
   }
-  const errors = accountRuleErrors(ctx, { username: row.username, email: body.email ?? row.email, password })
-  const current = await ctx.hasher.verify(row.password_hash, body.current_password)
-  if (!current.ok) errors.unshift({ field: 'current_password', message: 'is incorrect' })
+  if (body.password !== undefined) {
+    errors.push(...accountRuleErrors(ctx, { username: row.username, email: body.email ?? row.email, password: body.password }))
+  }
   if (errors.length > 0) throw invalid(errors)
-  return ctx.hasher.hash(password)
+}
+
+/**
+ * Checks the holder's current password under the same brute-force throttle as login, so a
+ * stolen session is no unlimited password-guessing oracle; failures are security events.
+ */
+async function reauthenticate(ctx: AppContext, request: FastifyRequest, row: UserRow, password = ''): Promise<void> {
+  const client = limitKeyForAddress(request.ip)
+  const attempt = await ctx.limits.closed(() => ctx.limits.login.attempt(row.username, client))
+  if (attempt.refusal !== undefined) {
+    request.authFailure = 're-authentication throttled'
+    throw attempt.refusal
+  }
+  const reserved = attempt.reserved
+  const result = await ctx.hasher.verify(row.password_hash, password).catch(async (error: unknown) => {
+    await ctx.limits.closed(() => ctx.limits.login.release(reserved))
+    throw error
+  })
+  if (result.ok) {
+    await ctx.limits.closed(() => ctx.limits.login.succeeded(reserved))
+    return
+  }
+  await ctx.limits.closed(() => ctx.limits.login.failed(reserved))
+  await recordEvent(ctx, request, { type: 'authn_reauth_fail', outcome: 'failure', details: { target_user_id: row.id } })
+  throw invalid([{ field: 'current_password', message: 'is incorrect' }])
 }
 
 /** Refuses a change that would leave no active admin (nobody could administer the server). */
