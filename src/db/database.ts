@@ -1,5 +1,5 @@
 /** Opens the configured database: embedded SQLite by default, PostgreSQL by URL. */
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
 import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely'
@@ -48,6 +48,7 @@ interface Opened {
 
 function openSqlite(path: string): Opened {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  if (path !== ':memory:') createPrivateFile(path)
   const database = new SQLite(path)
   // SQLite pragmas: WAL for concurrent readers, FULL sync so a committed write survives a crash.
   database.pragma('journal_mode = WAL')
@@ -76,6 +77,15 @@ function withStatementCache(database: SQLite.Database, max = 512): SqliteDatabas
       return statement
     },
   }
+}
+
+/**
+ * Creates a database file readable by its owner only (0600) if it does not exist yet; SQLite
+ * gives its -wal and -shm files the same permissions. An existing file keeps the mode its
+ * operator chose.
+ */
+export function createPrivateFile(path: string): void {
+  closeSync(openSync(path, 'a', 0o600))
 }
 
 function openPostgres(url: string): Opened {

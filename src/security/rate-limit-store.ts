@@ -14,7 +14,7 @@ import {
   RateLimiterSQLite,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible'
-import type { RawDatabase } from '../db/database.js'
+import { createPrivateFile, type RawDatabase } from '../db/database.js'
 import { BoundedLru } from './lru.js'
 
 export type LimiterBackend = RawDatabase | { readonly kind: 'redis'; readonly client: Redis }
@@ -32,6 +32,7 @@ const TABLE = 'rate_limits'
  */
 export function openSqliteLimits(databaseFile: string): RawDatabase {
   const file = databaseFile === ':memory:' || databaseFile === '' ? ':memory:' : databaseFile.replace(/(\.[^./]*)?$/, '-limits$1')
+  if (file !== ':memory:') createPrivateFile(file)
   const database = new SQLite(file)
   database.pragma('journal_mode = WAL')
   database.pragma('synchronous = NORMAL')

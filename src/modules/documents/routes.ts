@@ -120,6 +120,7 @@ export function documentRoutes(ctx: AppContext) {
     }, async (request, reply) => {
       const document = await loadDocument(find, principalOf(request), request.params.id, 'owner')
       await ctx.db.deleteFrom('documents').where('id', '=', document.id).execute()
+      await recordEvent(ctx, request, { type: 'document_deleted', outcome: 'success', details: { document_id: document.id } })
       return reply.code(204).send(null)
     })
 
@@ -150,6 +151,8 @@ export function documentRoutes(ctx: AppContext) {
       const document = await loadDocument(find, principalOf(request), request.params.id, 'owner')
       const removed = await ctx.db.deleteFrom('document_shares').where('document_id', '=', document.id).where('user_id', '=', request.params.user_id).executeTakeFirst()
       if (removed.numDeletedRows === 0n) throw new AppError('RAMPART_HTTP_NOT_FOUND', 'No such share')
+      const details = { document_id: document.id, target_user_id: request.params.user_id }
+      await recordEvent(ctx, request, { type: 'document_unshared', outcome: 'success', details })
       return reply.code(204).send(null)
     })
   }
