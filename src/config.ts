@@ -66,6 +66,7 @@ export interface Config {
 /** Every abuse limit, read once at startup (see docs/abuse-resistance.md). */
 export interface RateLimitConfig {
   readonly resetPerHour: number
+  readonly resetMailsPerHour: number
   readonly signupPerHour: number
   readonly refreshPerMinute: number
   readonly globalPerMinute: number
@@ -155,6 +156,7 @@ function rateLimits(env: Env): RateLimitConfig {
   }
   return {
     resetPerHour: int(env, 'RATE_LIMIT_RESET_PER_HOUR', 5, 1, 1000),
+    resetMailsPerHour: int(env, 'RATE_LIMIT_RESET_MAILS_PER_HOUR', 10, 1, 1000),
     signupPerHour: int(env, 'RATE_LIMIT_SIGNUP_PER_HOUR', 20, 1, 1_000_000),
     refreshPerMinute: int(env, 'RATE_LIMIT_REFRESH_PER_MINUTE', 60, 1, 1_000_000),
     globalPerMinute: int(env, 'RATE_LIMIT_GLOBAL_PER_MINUTE', 1200, 1, 1_000_000_000),

@@ -19,6 +19,8 @@ export class RequestLimits {
   readonly refresh: FixedWindow
   /** Reset requests per client address and email (API contract: 5 per hour). Fails closed. */
   readonly reset: FixedWindow
+  /** Reset mails per address from all clients: no mail bombing from many addresses. */
+  readonly resetMail: FixedWindow
   readonly login: LoginThrottle
 
   constructor(
@@ -32,6 +34,7 @@ export class RequestLimits {
     this.signup = new FixedWindow(factory, 'signup', limits.signupPerHour, 3600, clock)
     this.refresh = new FixedWindow(factory, 'refresh', limits.refreshPerMinute, 60, clock)
     this.reset = new FixedWindow(factory, 'reset', limits.resetPerHour, 3600, clock)
+    this.resetMail = new FixedWindow(factory, 'reset-mail', limits.resetMailsPerHour, 3600, clock)
     this.login = new LoginThrottle(factory, limits, clock)
   }
 

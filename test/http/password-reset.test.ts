@@ -104,6 +104,18 @@ describe('password reset', () => {
     expect((await client.post('/password-reset/confirm', { json: { token, new_password: NEW_PASSWORD } })).status).toBe(204)
   })
 
+  it('mails one address at most the hourly cap however many client addresses ask', async () => {
+    const { server, client } = await start({ env: { TRUST_PROXY: '127.0.0.1', RATE_LIMIT_RESET_MAILS_PER_HOUR: '3' } })
+    const account = await signupAndLogin(client)
+    for (let i = 0; i < 6; i++) {
+      const asked = await client.post('/password-reset', { json: { email: account.email }, headers: { 'x-forwarded-for': `203.0.113.${i + 1}` } })
+      expect(asked.status).toBe(202)
+      expect(asked.body).toEqual(ACCEPTED)
+      await server.ctx.tasks.idle()
+    }
+    expect(outbox(server)).toHaveLength(3)
+  })
+
   it('sends nothing for an unknown address and still answers 202 with the same body', async () => {
     const { server, client } = await start()
     const asked = await client.post('/password-reset', { json: { email: 'nobody@example.com' } })

@@ -27,6 +27,13 @@ export async function requestReset(ctx: AppContext, request: FastifyRequest, ema
 
   const context = eventContext(request)
   const accepted = ctx.tasks.offer('password-reset', async () => {
+    // Past the per-address cap nothing is mailed, silently: the answer is already the same 202,
+    // so many client addresses can neither mail-bomb an inbox nor keep voiding its live link.
+    const mails = await ctx.limits.resetMail.hit(email.toLowerCase())
+    if (mails.used > mails.limit) {
+      await ctx.events.record({ ...context, type: 'excess_rate_limit_exceeded', outcome: 'blocked', details: { policy: 'reset-mail' } })
+      return
+    }
     const userId = await issueAndMail(ctx, email)
     await ctx.events.record({ ...context, type: 'authn_password_reset_requested', outcome: 'success', userId, details: { account_found: userId !== null } })
   })
