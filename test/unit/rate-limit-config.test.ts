@@ -12,6 +12,7 @@ describe('rate limit configuration', () => {
     const config = loadConfig(base())
     expect(config.rateLimits).toEqual({
       resetPerHour: 5,
+      resetMailsPerHour: 10,
       signupPerHour: 20,
       refreshPerMinute: 60,
       globalPerMinute: 1200,
