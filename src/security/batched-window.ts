@@ -63,8 +63,7 @@ export class BatchedWindow {
         })
       }
     }
-    const { resetSeconds } = this.window.locate(subject)
-    return this.window.state(tally.known + tally.inflight + tally.pending, resetSeconds)
+    return this.window.state(tally.known + tally.inflight + tally.pending, this.window.secondsLeft())
   }
 
   private async flush(subject: string, tally: Tally): Promise<void> {

@@ -110,6 +110,13 @@ export class FixedWindow {
     return Math.floor(this.clock.now() / (this.windowSeconds * 1000))
   }
 
+  /** Seconds until the current window ends. */
+  secondsLeft(): number {
+    const windowMs = this.windowSeconds * 1000
+    const now = this.clock.now()
+    return Math.ceil(((Math.floor(now / windowMs) + 1) * windowMs - now) / 1000)
+  }
+
   /** The window as it stands, counting nothing. */
   async peek(subject: string): Promise<WindowState> {
     const { key, resetSeconds } = this.locate(subject)
@@ -125,7 +132,7 @@ export class FixedWindow {
     return tooManyRequests(this.policy, this.limit, this.windowSeconds, state.resetSeconds)
   }
 
-  locate(subject: string): { key: string; resetSeconds: number } {
+  private locate(subject: string): { key: string; resetSeconds: number } {
     const windowMs = this.windowSeconds * 1000
     const now = this.clock.now()
     const index = Math.floor(now / windowMs)
