@@ -90,7 +90,9 @@ export class ConfigError extends Error {
   }
 }
 
-const PLACEHOLDERS = /^(changeme|change-me|secret|password|your[-_]?secret.*|x+|0+|test.*)$/i
+const PLACEHOLDERS = /^(x+|0+|test.*)$/i
+// Words that mark a value somebody typed in instead of generating: refused anywhere in a secret.
+const PLACEHOLDER_WORDS = /change[-_ ]?me|replace[-_ ]?me|placeholder|password|secret|example|dummy|default/i
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** Parses and validates the environment into a frozen Config; generates dev secrets on disk. */
@@ -99,6 +101,7 @@ export function loadConfig(env: Env = process.env): Config {
   const production = mode === 'production'
   const dataDir = resolve(str(env, 'DATA_DIR') ?? './data')
   const secrets = new DevSecrets(dataDir, production)
+  if (production) requireProductionSecrets(env)
 
   const allowedOrigins = list(env, 'ALLOWED_ORIGINS').map((o) => origin(o))
   const trustProxy = list(env, 'TRUST_PROXY').map((p) => addressOrCidr('TRUST_PROXY', p))
@@ -299,11 +302,23 @@ function egressPorts(env: Env): number[] {
   })
 }
 
+/** Names every missing production secret in one line, so one restart shows all of them. */
+function requireProductionSecrets(env: Env): void {
+  const missing = [
+    str(env, 'JWT_SECRET') === undefined && str(env, 'JWT_PRIVATE_KEY_FILE') === undefined ? 'JWT_SECRET' : '',
+    str(env, 'ENCRYPTION_KEYS') === undefined ? 'ENCRYPTION_KEYS' : '',
+    str(env, 'WEBHOOK_SECRETS') === undefined ? 'WEBHOOK_SECRETS' : '',
+  ].filter((name) => name !== '')
+  if (missing.length > 0) {
+    throw new ConfigError(missing.join(', '), `${missing.length === 1 ? 'is' : 'are'} required when NODE_ENV=production`)
+  }
+}
+
 function strongSecret(name: string, value: string, minBytes: number): string {
   if (Buffer.byteLength(value) < minBytes) {
     throw new ConfigError(name, `must be at least ${minBytes} bytes`)
   }
-  if (PLACEHOLDERS.test(value) || new Set(value).size < 8) {
+  if (PLACEHOLDERS.test(value) || PLACEHOLDER_WORDS.test(value) || new Set(value).size < 8) {
     throw new ConfigError(name, 'looks like a placeholder; generate a random value')
   }
   return value

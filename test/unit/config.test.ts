@@ -196,6 +196,12 @@ describe('configuration', () => {
       expect(existsSync(join(dir, 'secrets.json'))).toBe(false)
     })
 
+    it('names every missing secret in one line, before any other production check', () => {
+      const error = refusal({ NODE_ENV: 'production' })
+      expect(error.variable).toBe('JWT_SECRET, ENCRYPTION_KEYS, WEBHOOK_SECRETS')
+      expect(error.message).toBe('JWT_SECRET, ENCRYPTION_KEYS, WEBHOOK_SECRETS: are required when NODE_ENV=production')
+    })
+
     it('does not fall back to an existing development secrets file', () => {
       const dir = tempDir()
       loadConfig({ DATA_DIR: dir })
@@ -209,6 +215,9 @@ describe('configuration', () => {
       ['JWT_SECRET', 'a'.repeat(64)],
       ['WEBHOOK_SECRETS', 'password'.repeat(5)],
       ['ENCRYPTION_KEYS', `k1:${Buffer.alloc(32, 7).toString('base64')}`],
+      ['JWT_SECRET', 'changemechangemechangemechangeme12'],
+      ['WEBHOOK_SECRETS', 'changeme_changeme_changeme_changeme'],
+      ['JWT_SECRET', 'Kq8v-my-jwt-secret-for-prod-2026-Zx4'],
     ])('refuses the short or placeholder %s %s', (name, value) => {
       expect(refusal(prod({ [name]: value })).variable).toBe(name)
     })
