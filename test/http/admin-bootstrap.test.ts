@@ -194,6 +194,22 @@ describe('the rampart command', () => {
     }
   })
 
+  it('the server refuses a weak bootstrap admin password with one line naming the variable', async () => {
+    const result = await new Promise<{ code: number | null; stderr: string }>((done, fail) => {
+      const child = spawn(process.execPath, [join(outDir, 'src', 'main.js')], {
+        // A database of its own: no admin exists yet, so the bootstrap admin is attempted.
+        env: { ...env, DATABASE_URL: `sqlite:${join(dataDir, 'bootstrap-weak.db')}`, PORT: '0', BOOTSTRAP_ADMIN_USERNAME: 'boot_weak', BOOTSTRAP_ADMIN_EMAIL: 'boot@example.com', BOOTSTRAP_ADMIN_PASSWORD: 'short' },
+        cwd: dataDir,
+      })
+      let stderr = ''
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+      child.on('error', fail)
+      child.on('close', (code) => done({ code, stderr }))
+    })
+    expect(result.code).toBe(1)
+    expect(result.stderr.trim()).toBe('rampart: configuration error: BOOTSTRAP_ADMIN_PASSWORD: must be at least 12 characters')
+  })
+
   it('rotate-keys re-encrypts national_id under the first key, and the value still reads back', async () => {
     const oldKeys = env.ENCRYPTION_KEYS ?? ''
     const server = await startTestServer({ databaseUrl: database.url, env: { ENCRYPTION_KEYS: oldKeys } })

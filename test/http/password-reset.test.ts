@@ -23,7 +23,10 @@ function tokenFrom(mail: string): string {
   expect(link).toBeDefined()
   const url = new URL(link!)
   expect(url.search).toBe('')
-  return new URLSearchParams(url.hash.slice(1)).get('token')!
+  const token = new URLSearchParams(url.hash.slice(1)).get('token')!
+  // The same token stands on a line of its own, readable without decoding the mail.
+  expect(mail).toMatch(new RegExp(`^${token}\r?$`, 'm'))
+  return token
 }
 
 /** A real SMTP server on loopback that keeps every message it receives. */

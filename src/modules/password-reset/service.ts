@@ -58,6 +58,11 @@ async function issueAndMail(ctx: AppContext, email: string): Promise<string | nu
       '',
       resetLink(ctx, token),
       '',
+      // On a line of its own (shorter than a mail line may be, so it is never wrapped or
+      // encoded) for apps that ask for the token itself.
+      'Or paste this reset token where the app asks for it:',
+      token,
+      '',
       'If you did not ask for this, ignore this message: your password stays as it is.',
     ].join('\n'),
   })
