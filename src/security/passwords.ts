@@ -61,8 +61,19 @@ export class PasswordHasher {
    * so response time does not reveal which usernames exist (OWASP Authentication Cheat Sheet).
    */
   async verifyDummy(password: string): Promise<void> {
-    this.dummyHash ??= this.hash('rampart-dummy-password-for-timing')
-    await this.verify(await this.dummyHash, password)
+    await this.verify(await this.dummy(), password)
+  }
+
+  /**
+   * The dummy hash, made once outside the concurrency gate: a refusal from a full gate must not
+   * be remembered, or every later unknown-user login would answer 503 and reveal itself.
+   */
+  private dummy(): Promise<string> {
+    this.dummyHash ??= argon2.hash('rampart-dummy-password-for-timing', { type: argon2.argon2id, ...this.params }).catch((error: unknown) => {
+      this.dummyHash = undefined
+      throw error
+    })
+    return this.dummyHash
   }
 
   private async gated<T>(task: () => Promise<T>): Promise<T> {

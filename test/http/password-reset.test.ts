@@ -1,3 +1,4 @@
+import { replaceResetToken } from '../../src/modules/password-reset/store.js'
 import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { SMTPServer } from 'smtp-server'
@@ -117,6 +118,38 @@ describe('password reset', () => {
       await server.ctx.tasks.idle()
     }
     expect(outbox(server)).toHaveLength(3)
+  })
+
+  it('issues no token when the address changed between the lookup and the issue (the old mailbox gets nothing)', async () => {
+    const { server, client } = await start()
+    const account = await signupAndLogin(client)
+    const moved = await client.patch(`/users/${account.id}`, { token: account.access, json: { email: `moved_${account.email}`, current_password: account.password } })
+    expect(moved.status).toBe(200)
+    const to = await replaceResetToken(server.ctx.db, server.ctx.dialect, account.id, account.email.toLowerCase(), 'stale-lookup-hash', Date.now(), 60_000)
+    expect(to).toBeUndefined()
+    const tokens = await server.ctx.db.selectFrom('password_reset_tokens').select('id').where('user_id', '=', account.id).execute()
+    expect(tokens).toEqual([])
+  })
+
+  it('an email change racing a reset confirm never answers 500', async () => {
+    const { server, client } = await start()
+    const account = await signupAndLogin(client)
+    let password = account.password
+    let email = account.email
+    for (let round = 0; round < 8; round++) {
+      const token = await requestToken(server, client, { ...account, email })
+      const next = `Rotated-${round}-Passw0rd!x`
+      const nextEmail = `r${round}_${account.email}`
+      const login = await client.post('/login', { json: { username: account.username, password } })
+      const [confirm, patch] = await Promise.all([
+        client.post('/password-reset/confirm', { json: { token, new_password: next } }),
+        client.patch(`/users/${account.id}`, { token: login.body.access_token, json: { email: nextEmail, current_password: password } }),
+      ])
+      expect(confirm.status, confirm.text).not.toBe(500)
+      expect(patch.status, patch.text).not.toBe(500)
+      if (confirm.status === 204) password = next
+      if (patch.status === 200) email = nextEmail
+    }
   })
 
   it('sends nothing for an unknown address and still answers 202 with the same body', async () => {

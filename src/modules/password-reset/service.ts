@@ -15,7 +15,7 @@ import { hashOpaqueToken, newOpaqueToken } from '../../security/tokens.js'
 import { accountRuleErrors } from '../accounts/service.js'
 import { findUserByEmail, findUserById } from '../accounts/store.js'
 import { revokeUserSessions } from '../sessions/store.js'
-import { findResetToken, replaceResetToken } from './store.js'
+import { findResetToken, lockUser, replaceResetToken } from './store.js'
 
 export const RESET_ACCEPTED = 'If the email exists, a reset link has been sent'
 export const RESET_TOKEN_TTL_MS = 30 * 60 * 1000
@@ -48,9 +48,10 @@ async function issueAndMail(ctx: AppContext, email: string): Promise<string | nu
   if (user?.is_active !== 1) return null
 
   const { token, hash } = newOpaqueToken()
-  await replaceResetToken(ctx.db, user.id, hash, ctx.clock.now(), RESET_TOKEN_TTL_MS)
+  const to = await replaceResetToken(ctx.db, ctx.dialect, user.id, user.email_lower, hash, ctx.clock.now(), RESET_TOKEN_TTL_MS)
+  if (to === undefined) return null
   await ctx.mailer.send({
-    to: user.email,
+    to,
     subject: 'Reset your Rampart password',
     text: [
       `Someone asked to reset the password of the Rampart account ${user.username}.`,
@@ -96,6 +97,9 @@ export async function confirmReset(ctx: AppContext, request: FastifyRequest, tok
 
   const hash = await ctx.hasher.hash(newPassword)
   const ended = await ctx.db.transaction().execute(async (trx) => {
+    // The user row first, as every account change does, so the two cannot deadlock.
+    const locked = await lockUser(trx, ctx.dialect, user.id)
+    if (locked?.is_active !== 1) return undefined
     const spent = await trx.updateTable('password_reset_tokens').set({ used_at: isoAt(nowMs) }).where('id', '=', row.id).where('used_at', 'is', null).executeTakeFirst()
     // A concurrent confirm spent the same token first.
     if (spent.numUpdatedRows === 0n) return undefined
