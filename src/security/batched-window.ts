@@ -6,11 +6,10 @@
  *
  * The first hit of a client in a window waits for the store, so the count starts from what every
  * instance has recorded. After that an instance decides from the last count it read plus its own
- * unsent hits, so with N instances a client can exceed the limit by at most N times the batch
- * size before every instance sees it. Tallies live in a bounded LRU: a client evicted from it
- * simply starts again from the store.
+ * unsent hits, and a full batch of unsent hits waits for the store's answer, so with N instances
+ * a client can exceed the limit by about N batches before every instance sees it. Tallies live
+ * in a bounded LRU: a client evicted from it simply starts again from the store.
  */
-import type { FastifyBaseLogger } from 'fastify'
 import { BoundedLru } from './lru.js'
 import type { FixedWindow, WindowState } from './rate-limits.js'
 
@@ -21,7 +20,8 @@ interface Tally {
   inflight: number
   /** Hits counted here and not yet sent. */
   pending: number
-  syncing: boolean
+  /** The store's answer being awaited, if any; it never rejects. */
+  syncing: Promise<void> | undefined
 }
 
 export interface BatchOptions {
@@ -41,7 +41,6 @@ export class BatchedWindow {
 
   constructor(
     readonly window: FixedWindow,
-    private readonly log: FastifyBaseLogger,
     private readonly options: BatchOptions,
   ) {
     this.tallies = new BoundedLru(options.maxClients)
@@ -52,36 +51,48 @@ export class BatchedWindow {
     const id = `${this.window.windowIndex()}:${subject}`
     let tally = this.tallies.get(id)
     if (tally === undefined) {
-      tally = { known: 0, inflight: 0, pending: 1, syncing: false }
+      tally = { known: 0, inflight: 0, pending: 1, syncing: undefined }
       this.tallies.set(id, tally)
       await this.flush(subject, tally)
     } else {
       tally.pending++
-      if (tally.pending >= this.options.batch && !tally.syncing) {
-        this.flush(subject, tally).catch((error: unknown) => {
-          this.log.warn({ err: error }, 'global request count not stored')
-        })
-      }
+      // A full batch of unsent hits waits for the store before deciding: that is when this
+      // instance learns what the others have counted, even in the middle of a burst.
+      if (tally.pending >= this.options.batch) await this.sync(subject, tally)
     }
     return this.window.state(tally.known + tally.inflight + tally.pending, this.window.secondsLeft())
+  }
+
+  /** Waits for any answer in flight, then sends this batch if nobody else has. */
+  private async sync(subject: string, tally: Tally): Promise<void> {
+    while (tally.syncing !== undefined) await tally.syncing
+    if (tally.pending >= this.options.batch) await this.flush(subject, tally)
   }
 
   private async flush(subject: string, tally: Tally): Promise<void> {
     const points = tally.pending
     tally.pending = 0
     tally.inflight += points
-    tally.syncing = true
-    try {
-      const stored = await this.window.hit(subject, points)
-      tally.known = Math.max(tally.known, stored.used)
-      tally.inflight -= points
-    } catch (error) {
-      // Keep the hits so the next batch carries them; the caller decides to fail open.
-      tally.inflight -= points
-      tally.pending += points
-      throw error
-    } finally {
-      tally.syncing = false
-    }
+    const sent = this.window.hit(subject, points).then(
+      (stored) => {
+        tally.known = Math.max(tally.known, stored.used)
+        tally.inflight -= points
+      },
+      (error: unknown) => {
+        // Keep the hits so the next batch carries them; the caller decides to fail open.
+        tally.inflight -= points
+        tally.pending += points
+        throw error
+      },
+    )
+    const settled = sent.then(
+      () => undefined,
+      () => undefined,
+    )
+    tally.syncing = settled
+    void settled.then(() => {
+      if (tally.syncing === settled) tally.syncing = undefined
+    })
+    await sent
   }
 }

@@ -30,7 +30,7 @@ export class RequestLimits {
     private readonly log: FastifyBaseLogger,
   ) {
     const global = new FixedWindow(factory, 'global', limits.globalPerMinute, 60, clock)
-    this.global = new BatchedWindow(global, log, { batch: batchFor(limits.globalPerMinute), maxClients: 10_000 })
+    this.global = new BatchedWindow(global, { batch: batchFor(limits.globalPerMinute), maxClients: 10_000 })
     this.signup = new FixedWindow(factory, 'signup', limits.signupPerHour, 3600, clock)
     this.refresh = new FixedWindow(factory, 'refresh', limits.refreshPerMinute, 60, clock)
     this.reset = new FixedWindow(factory, 'reset', limits.resetPerHour, 3600, clock)

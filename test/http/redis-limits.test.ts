@@ -1,3 +1,4 @@
+import autocannon from 'autocannon'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
@@ -70,6 +71,22 @@ describe('limits kept in Redis', () => {
     // The limit is 200 and each instance sends its hits in batches of 10.
     expect(allowed).toBeGreaterThanOrEqual(200)
     expect(allowed).toBeLessThanOrEqual(220)
+  })
+
+  it('holds the global ceiling across instances during a concurrent burst to within a few batches', async () => {
+    const [a, b] = await pair({ RATE_LIMIT_GLOBAL_PER_MINUTE: '600' })
+    // autocannon opens many connections at once, so both instances answer a burst in parallel.
+    const burst = (client: Client) =>
+      new Promise<number>((resolve, reject) => {
+        autocannon({ url: `${client.base}/health`, connections: 100, amount: 700 }, (error, result) =>
+          error ? reject(error) : resolve(result['2xx']),
+        )
+      })
+    const counts = await Promise.all([burst(a), burst(b)])
+    const allowed = counts[0]! + counts[1]!
+    // Limit 600, batches of 30: each instance may run at most about two batches ahead.
+    expect(allowed).toBeGreaterThanOrEqual(600)
+    expect(allowed).toBeLessThanOrEqual(720)
   })
 
   it('reports ready when Redis answers', async () => {
