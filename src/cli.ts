@@ -24,13 +24,41 @@ function cliConfig(): Config {
 }
 
 async function readPassword(): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write('Password: ')
+  if (process.stdin.isTTY) return readHidden('Password: ')
   const lines = createInterface({ input: process.stdin, terminal: false })
   for await (const line of lines) {
     lines.close()
     return line
   }
   throw new Error('no password on standard input')
+}
+
+/** Reads one line from a terminal without echoing it (raw mode: keys arrive one by one). */
+function readHidden(prompt: string): Promise<string> {
+  process.stderr.write(prompt)
+  const stdin = process.stdin
+  stdin.setRawMode(true)
+  stdin.resume()
+  return new Promise((resolve, reject) => {
+    let typed = ''
+    const done = (error?: Error) => {
+      stdin.setRawMode(false)
+      stdin.pause()
+      stdin.off('data', onData)
+      process.stderr.write('\n')
+      if (error === undefined) resolve(typed)
+      else reject(error)
+    }
+    const onData = (chunk: Buffer) => {
+      for (const char of chunk.toString('utf8')) {
+        if (char === '\r' || char === '\n') return done()
+        if (char === '\u0003') return done(new Error('cancelled'))
+        if (char === '\u007f' || char === '\b') typed = typed.slice(0, -1)
+        else typed += char
+      }
+    }
+    stdin.on('data', onData)
+  })
 }
 
 async function createAdmin(args: string[]): Promise<number> {

@@ -102,7 +102,7 @@ describe('the rampart command', () => {
 
   beforeAll(async () => {
     // A build of the current source, in a folder of its own so parallel runs do not collide.
-    await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', outDir], { cwd: ROOT })
+    await promisify(execFile)(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', outDir, '--tsBuildInfoFile', join(outDir, '.tsbuildinfo')], { cwd: ROOT })
     dataDir = mkdtempSync(join(tmpdir(), 'rampart-cli-'))
     database = await freshDatabaseUrl(dataDir)
     env = { PATH: process.env.PATH, NODE_ENV: 'test', DATA_DIR: dataDir, DATABASE_URL: database.url, LOG_LEVEL: 'silent', ...testSecretEnv() }
