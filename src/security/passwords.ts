@@ -35,6 +35,8 @@ export class PasswordHasher {
     queueLimit = 64,
   ) {
     this.gate = new BoundedSemaphore(concurrency, queueLimit)
+    // Made at startup, so the first unknown-user login costs what every later one does.
+    this.dummy().catch(() => undefined)
   }
 
   /** Hashes a new password with the current Argon2id parameters. */
