@@ -10,11 +10,19 @@ export default defineConfig({
       { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },
       {
         extends: true,
-        test: { name: 'sqlite', include: ['test/http/**/*.test.ts'], env: { RAMPART_TEST_DB: 'sqlite' } },
+        test: {
+          name: 'sqlite',
+          include: ['test/http/**/*.test.ts'],
+          env: { RAMPART_TEST_DB: 'sqlite' },
+        },
       },
       {
         extends: true,
-        test: { name: 'postgres', include: ['test/http/**/*.test.ts'], env: { RAMPART_TEST_DB: 'postgres' } },
+        test: {
+          name: 'postgres',
+          include: ['test/http/**/*.test.ts'],
+          env: { RAMPART_TEST_DB: 'postgres' },
+        },
       },
     ],
   },

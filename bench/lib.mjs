@@ -35,7 +35,14 @@ export async function startChild(script, env = {}) {
   const port = await freePort()
   const dataDir = mkdtempSync(join(tmpdir(), 'rampart-bench-'))
   const child = spawn(process.execPath, [script], {
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
+    env: {
+      ...process.env,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   })
   const url = `http://127.0.0.1:${port}`
@@ -53,7 +60,9 @@ export async function startChild(script, env = {}) {
 
 export function load(options) {
   return new Promise((resolve, reject) => {
-    autocannon({ connections: 32, duration: 10, ...options }, (error, result) => (error ? reject(error) : resolve(result)))
+    autocannon({ connections: 32, duration: 10, ...options }, (error, result) =>
+      error ? reject(error) : resolve(result),
+    )
   })
 }
 
@@ -66,5 +75,11 @@ export async function json(url, method, body, token) {
 }
 
 export function summary(name, result) {
-  return { name, rps: Math.round(result.requests.average), p99_ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors }
+  return {
+    name,
+    rps: Math.round(result.requests.average),
+    p99_ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  }
 }

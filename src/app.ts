@@ -33,7 +33,12 @@ import { SecurityEvents } from './security/events.js'
 import { FieldCipher } from './security/field-cipher.js'
 import { PasswordPolicy } from './security/password-policy.js'
 import { PasswordHasher, OWASP_ARGON2, type Argon2Params } from './security/passwords.js'
-import { limiterFactory, openSqliteLimits, pingRedis, type LimiterBackend } from './security/rate-limit-store.js'
+import {
+  limiterFactory,
+  openSqliteLimits,
+  pingRedis,
+  type LimiterBackend,
+} from './security/rate-limit-store.js'
 import { RequestLimits } from './security/request-limits.js'
 import { TokenService } from './security/tokens.js'
 
@@ -52,11 +57,16 @@ export interface AppDeps {
 export const DEFAULT_BODY_LIMIT = 16 * 1024
 
 /** Builds the app without listening; the caller awaits ready() or listen(). */
-export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: FastifyInstance; ctx: AppContext }> {
+export async function buildApp(
+  config: Config,
+  deps: AppDeps,
+): Promise<{ app: FastifyInstance; ctx: AppContext }> {
   // Filled in once the header plugins are registered; the router calls it only at request time.
   const headers: { apply?: HeaderApplier } = {}
   const app = Fastify({
-    ...(deps.logger === undefined ? { logger: loggerOptions(config.logLevel) } : { loggerInstance: deps.logger }),
+    ...(deps.logger === undefined
+      ? { logger: loggerOptions(config.logLevel) }
+      : { loggerInstance: deps.logger }),
     trustProxy: config.trustProxy.length === 0 ? false : [...config.trustProxy],
     bodyLimit: DEFAULT_BODY_LIMIT,
     genReqId: () => uuidv4(),
@@ -93,12 +103,27 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
     dialect,
     clock,
     log: app.log,
-    hasher: new PasswordHasher(deps.argon2 ?? OWASP_ARGON2, config.hashConcurrency, config.hashQueueLimit),
+    hasher: new PasswordHasher(
+      deps.argon2 ?? OWASP_ARGON2,
+      config.hashConcurrency,
+      config.hashQueueLimit,
+    ),
     passwordPolicy: new PasswordPolicy({ compositionRules: config.passwordCompositionRules }),
-    tokens: new TokenService({ key: config.jwt, issuer: config.jwtIssuer, audience: config.jwtAudience, ttlSeconds: config.accessTokenTtlSeconds, clock }),
+    tokens: new TokenService({
+      key: config.jwt,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      ttlSeconds: config.accessTokenTtlSeconds,
+      clock,
+    }),
     events: new SecurityEvents(db, dialect, clock, app.log),
     cipher: new FieldCipher(config.encryptionKeys),
-    limits: new RequestLimits(limiterFactory(backend, config.redisKeyPrefix), config.rateLimits, clock, app.log),
+    limits: new RequestLimits(
+      limiterFactory(backend, config.redisKeyPrefix),
+      config.rateLimits,
+      clock,
+      app.log,
+    ),
     mailer,
     tasks: new BackgroundTasks(app.log),
   }
@@ -119,7 +144,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<{ app: Fa
   registerAuthentication(app, ctx)
   await registerDocs(app, config)
 
-  const readiness = [() => deps.database.ping(), ...(redis === null ? [] : [() => pingRedis(redis)])]
+  const readiness = [
+    () => deps.database.ping(),
+    ...(redis === null ? [] : [() => pingRedis(redis)]),
+  ]
   await app.register(healthRoutes(readiness))
   await app.register(accountRoutes(ctx))
   await app.register(sessionRoutes(ctx))
@@ -148,8 +176,15 @@ function limiterBackend(raw: DatabaseHandle['raw'], redis: Redis | null): Limite
  */
 async function connectRedis(config: Config, app: FastifyInstance): Promise<Redis | null> {
   if (config.redisUrl === null) return null
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000 })
+  const redis = new Redis(config.redisUrl, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 1000,
+  })
   redis.on('error', (error: Error) => app.log.warn({ err: error.message }, 'redis unavailable'))
-  await redis.connect().catch(() => app.log.error('redis not reachable at startup; limits fail closed until it is'))
+  await redis
+    .connect()
+    .catch(() => app.log.error('redis not reachable at startup; limits fail closed until it is'))
   return redis
 }

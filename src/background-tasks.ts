@@ -26,7 +26,9 @@ export class BackgroundTasks {
       .then((taken) => {
         if (taken === undefined) this.log.warn({ task: name }, 'background task refused')
       })
-      .catch((error: unknown) => this.log.error({ err: error, task: name }, 'background task failed'))
+      .catch((error: unknown) =>
+        this.log.error({ err: error, task: name }, 'background task failed'),
+      )
       .finally(() => this.running.delete(done))
     this.running.add(done)
     return true

@@ -4,10 +4,18 @@ import { createAccount } from './modules/accounts/service.js'
 import { hasAdmin } from './modules/accounts/store.js'
 import type { BootstrapAdmin } from './config.js'
 
-export async function ensureBootstrapAdmin(ctx: AppContext, admin: BootstrapAdmin | null): Promise<'created' | 'exists' | 'skipped'> {
+export async function ensureBootstrapAdmin(
+  ctx: AppContext,
+  admin: BootstrapAdmin | null,
+): Promise<'created' | 'exists' | 'skipped'> {
   if (admin === null) return 'skipped'
   if (await hasAdmin(ctx.db)) return 'exists'
   const row = await createAccount(ctx, { ...admin, roles: ['admin'] })
-  await ctx.events.record({ type: 'user_created', outcome: 'success', userId: row.id, details: { via: 'bootstrap', roles: ['admin'] } })
+  await ctx.events.record({
+    type: 'user_created',
+    outcome: 'success',
+    userId: row.id,
+    details: { via: 'bootstrap', roles: ['admin'] },
+  })
   return 'created'
 }

@@ -62,7 +62,10 @@ function readHidden(prompt: string): Promise<string> {
 }
 
 async function createAdmin(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { username: { type: 'string' }, email: { type: 'string' } } })
+  const { values } = parseArgs({
+    args,
+    options: { username: { type: 'string' }, email: { type: 'string' } },
+  })
   if (values.username === undefined || values.email === undefined) {
     process.stderr.write(`${USAGE}\n`)
     return 2
@@ -70,8 +73,18 @@ async function createAdmin(args: string[]): Promise<number> {
   const password = await readPassword()
   const { app, ctx } = await startServices(cliConfig(), {})
   try {
-    const row = await createAccount(ctx, { username: values.username, email: values.email, password, roles: ['admin'] })
-    await ctx.events.record({ type: 'user_created', outcome: 'success', userId: row.id, details: { via: 'cli', roles: ['admin'] } })
+    const row = await createAccount(ctx, {
+      username: values.username,
+      email: values.email,
+      password,
+      roles: ['admin'],
+    })
+    await ctx.events.record({
+      type: 'user_created',
+      outcome: 'success',
+      userId: row.id,
+      details: { via: 'cli', roles: ['admin'] },
+    })
     process.stdout.write(`created admin ${row.username} (${row.id})\n`)
     return 0
   } finally {
@@ -83,7 +96,9 @@ async function migrate(): Promise<number> {
   const database = openDatabase(cliConfig().databaseUrl)
   try {
     const applied = await migrateToLatest(database.db, database.dialect)
-    process.stdout.write(applied.length === 0 ? 'database is up to date\n' : `applied ${applied.join(', ')}\n`)
+    process.stdout.write(
+      applied.length === 0 ? 'database is up to date\n' : `applied ${applied.join(', ')}\n`,
+    )
     return 0
   } finally {
     await database.close()
@@ -93,13 +108,22 @@ async function migrate(): Promise<number> {
 async function rotateKeys(): Promise<number> {
   const { app, ctx } = await startServices(cliConfig(), {})
   try {
-    const rows = await ctx.db.selectFrom('users').select(['id', 'national_id_enc']).where('national_id_enc', 'is not', null).execute()
+    const rows = await ctx.db
+      .selectFrom('users')
+      .select(['id', 'national_id_enc'])
+      .where('national_id_enc', 'is not', null)
+      .execute()
     let rotated = 0
     for (const row of rows) {
       if (row.national_id_enc === null || !ctx.cipher.isStale(row.national_id_enc)) continue
       const plain = ctx.cipher.decrypt(row.national_id_enc, 'users.national_id')
       const fresh = ctx.cipher.encrypt(plain, 'users.national_id')
-      await ctx.db.updateTable('users').set({ national_id_enc: fresh }).where('id', '=', row.id).where('national_id_enc', '=', row.national_id_enc).execute()
+      await ctx.db
+        .updateTable('users')
+        .set({ national_id_enc: fresh })
+        .where('id', '=', row.id)
+        .where('national_id_enc', '=', row.national_id_enc)
+        .execute()
       rotated++
     }
     process.stdout.write(`re-encrypted ${rotated} of ${rows.length} values under the current key\n`)
@@ -140,11 +164,15 @@ async function run(argv: string[]): Promise<number> {
 run(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof ConfigError) process.stderr.write(`rampart: configuration error: ${error.message}\n`)
+    if (error instanceof ConfigError)
+      process.stderr.write(`rampart: configuration error: ${error.message}\n`)
     else if (error instanceof AppError) {
       const fields = (error.errors ?? []).map((e) => `${e.field} ${e.message}`).join('; ')
-      process.stderr.write(`rampart: ${error.detail ?? error.message}${fields === '' ? '' : `: ${fields}`}\n`)
-    } else process.stderr.write(`rampart: ${error instanceof Error ? error.message : String(error)}\n`)
+      process.stderr.write(
+        `rampart: ${error.detail ?? error.message}${fields === '' ? '' : `: ${fields}`}\n`,
+      )
+    } else
+      process.stderr.write(`rampart: ${error instanceof Error ? error.message : String(error)}\n`)
     process.exit(1)
   },
 )

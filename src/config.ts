@@ -92,7 +92,8 @@ export class ConfigError extends Error {
 
 const PLACEHOLDERS = /^(x+|0+|test.*)$/i
 // Words that mark a value somebody typed in instead of generating: refused anywhere in a secret.
-const PLACEHOLDER_WORDS = /change[-_ ]?me|replace[-_ ]?me|placeholder|password|secret|example|dummy|default/i
+const PLACEHOLDER_WORDS =
+  /change[-_ ]?me|replace[-_ ]?me|placeholder|password|secret|example|dummy|default/i
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 /** Parses and validates the environment into a frozen Config; generates dev secrets on disk. */
@@ -138,7 +139,8 @@ export function loadConfig(env: Env = process.env): Config {
     pingTimeoutSeconds: int(env, 'PING_TIMEOUT_SECONDS', 2, 1, 10),
     smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:']),
     mailFrom: str(env, 'MAIL_FROM') ?? 'Rampart <no-reply@localhost>',
-    resetLinkBase: url(env, 'RESET_LINK_BASE', ['http:', 'https:']) ?? 'http://localhost:8000/reset',
+    resetLinkBase:
+      url(env, 'RESET_LINK_BASE', ['http:', 'https:']) ?? 'http://localhost:8000/reset',
     bootstrapAdmin: bootstrapAdmin(env),
     passwordCompositionRules: bool(env, 'PASSWORD_COMPOSITION_RULES', true),
     hashConcurrency: int(env, 'PASSWORD_HASH_CONCURRENCY', 2, 1, 64),
@@ -155,7 +157,10 @@ function rateLimits(env: Env): RateLimitConfig {
   const blockSeconds = int(env, 'RATE_LIMIT_LOGIN_BLOCK_SECONDS', 60, 1, 86_400)
   const blockMax = int(env, 'RATE_LIMIT_LOGIN_BLOCK_MAX_SECONDS', 3600, 1, 86_400)
   if (blockMax < blockSeconds) {
-    throw new ConfigError('RATE_LIMIT_LOGIN_BLOCK_MAX_SECONDS', 'must not be below RATE_LIMIT_LOGIN_BLOCK_SECONDS')
+    throw new ConfigError(
+      'RATE_LIMIT_LOGIN_BLOCK_MAX_SECONDS',
+      'must not be below RATE_LIMIT_LOGIN_BLOCK_SECONDS',
+    )
   }
   return {
     resetPerHour: int(env, 'RATE_LIMIT_RESET_PER_HOUR', 5, 1, 1000),
@@ -242,7 +247,8 @@ function databaseUrl(env: Env, dataDir: string): string {
     if (path === '') throw new ConfigError('DATABASE_URL', 'sqlite: needs a file path')
     return path === ':memory:' || isAbsolute(path) ? raw : `sqlite:${resolve(path)}`
   }
-  if (/^postgres(ql)?:\/\//.test(raw)) return url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']) ?? raw
+  if (/^postgres(ql)?:\/\//.test(raw))
+    return url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']) ?? raw
   throw new ConfigError('DATABASE_URL', 'expected sqlite:PATH or postgres://...')
 }
 
@@ -272,7 +278,8 @@ function addressOrCidr(name: string, raw: string): string {
   }
 }
 
-const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i
+const HOSTNAME =
+  /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i
 
 function host(env: Env): string {
   const raw = str(env, 'HOST') ?? '127.0.0.1'
@@ -305,12 +312,17 @@ function egressPorts(env: Env): number[] {
 /** Names every missing production secret in one line, so one restart shows all of them. */
 function requireProductionSecrets(env: Env): void {
   const missing = [
-    str(env, 'JWT_SECRET') === undefined && str(env, 'JWT_PRIVATE_KEY_FILE') === undefined ? 'JWT_SECRET' : '',
+    str(env, 'JWT_SECRET') === undefined && str(env, 'JWT_PRIVATE_KEY_FILE') === undefined
+      ? 'JWT_SECRET'
+      : '',
     str(env, 'ENCRYPTION_KEYS') === undefined ? 'ENCRYPTION_KEYS' : '',
     str(env, 'WEBHOOK_SECRETS') === undefined ? 'WEBHOOK_SECRETS' : '',
   ].filter((name) => name !== '')
   if (missing.length > 0) {
-    throw new ConfigError(missing.join(', '), `${missing.length === 1 ? 'is' : 'are'} required when NODE_ENV=production`)
+    throw new ConfigError(
+      missing.join(', '),
+      `${missing.length === 1 ? 'is' : 'are'} required when NODE_ENV=production`,
+    )
   }
 }
 
@@ -338,7 +350,8 @@ function signingKeyPem(file: string): string {
   } catch {
     throw new ConfigError('JWT_PRIVATE_KEY_FILE', 'does not hold a PEM private key')
   }
-  const p256 = key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1'
+  const p256 =
+    key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1'
   if (key.asymmetricKeyType !== 'ed25519' && !p256) {
     throw new ConfigError('JWT_PRIVATE_KEY_FILE', 'must hold an Ed25519 or P-256 private key')
   }

@@ -28,11 +28,14 @@ function bootstrapConfigError(error: unknown): unknown {
 async function main(): Promise<void> {
   const config = configOrExit()
   const { app, ctx } = await startServices(config)
-  const admin = await ensureBootstrapAdmin(ctx, config.bootstrapAdmin).catch(async (error: unknown) => {
-    await app.close()
-    throw bootstrapConfigError(error)
-  })
-  if (admin === 'created') app.log.info({ username: config.bootstrapAdmin?.username }, 'bootstrap admin created')
+  const admin = await ensureBootstrapAdmin(ctx, config.bootstrapAdmin).catch(
+    async (error: unknown) => {
+      await app.close()
+      throw bootstrapConfigError(error)
+    },
+  )
+  if (admin === 'created')
+    app.log.info({ username: config.bootstrapAdmin?.username }, 'bootstrap admin created')
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -48,6 +51,8 @@ main().catch((error: unknown) => {
     process.stderr.write(`rampart: configuration error: ${error.message}\n`)
     process.exit(1)
   }
-  process.stderr.write(`rampart: failed to start: ${error instanceof Error ? error.message : String(error)}\n`)
+  process.stderr.write(
+    `rampart: failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+  )
   process.exit(1)
 })

@@ -56,7 +56,11 @@ function openSqlite(path: string): Opened {
   database.pragma('foreign_keys = ON')
   database.pragma('busy_timeout = 5000')
   const dialect = new SqliteDialect({ database: withStatementCache(database) })
-  return { db: new Kysely<Database>({ dialect }), dialect: 'sqlite', raw: { kind: 'sqlite', database } }
+  return {
+    db: new Kysely<Database>({ dialect }),
+    dialect: 'sqlite',
+    raw: { kind: 'sqlite', database },
+  }
 }
 
 /**
@@ -92,7 +96,8 @@ function openPostgres(url: string): Opened {
   const parsed = new URL(url)
   const schema = parsed.searchParams.get('schema')
   parsed.searchParams.delete('schema')
-  if (schema !== null && !SCHEMA_NAME.test(schema)) throw new Error('invalid schema name in DATABASE_URL')
+  if (schema !== null && !SCHEMA_NAME.test(schema))
+    throw new Error('invalid schema name in DATABASE_URL')
 
   // The search_path is a startup parameter of each connection (checked against SCHEMA_NAME
   // above), so no query can run before it is in force and no set-up query can fail unobserved.
@@ -101,5 +106,9 @@ function openPostgres(url: string): Opened {
   // An idle connection the server ends (restart, failover, idle timeout) is dropped from the pool
   // and replaced on next use; unobserved, its 'error' event would crash the whole process.
   pool.on('error', () => undefined)
-  return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres', raw: { kind: 'postgres', pool } }
+  return {
+    db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+    dialect: 'postgres',
+    raw: { kind: 'postgres', pool },
+  }
 }

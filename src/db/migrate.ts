@@ -47,8 +47,11 @@ export async function migrateToLatest(db: Db, dialect: Dialect): Promise<string[
 // database, so one schema's tables hide another's missing ones. Naming the schema in use keeps
 // several schemas in one PostgreSQL database (one per deployment or test run) independent.
 async function currentSchema(db: Db): Promise<string> {
-  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db)
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(
+    db,
+  )
   const schema = rows[0]?.schema
-  if (schema === undefined || schema === null) throw new Error('no schema on the search_path exists')
+  if (schema === undefined || schema === null)
+    throw new Error('no schema on the search_path exists')
   return schema
 }

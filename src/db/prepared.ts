@@ -16,8 +16,11 @@ export function prepareQuery<Args extends string[], Row>(
   const tag = randomBytes(8).toString('hex')
   const sentinels = Array.from({ length: arity }, (_, i) => `rampart-param-${tag}-${i}`)
   const compiled = build(...(sentinels as Args)).compile()
-  const slots = compiled.parameters.map((value) => (typeof value === 'string' ? sentinels.indexOf(value) : -1))
-  if (sentinels.some((_, i) => !slots.includes(i))) throw new Error('a prepared query lost a parameter')
+  const slots = compiled.parameters.map((value) =>
+    typeof value === 'string' ? sentinels.indexOf(value) : -1,
+  )
+  if (sentinels.some((_, i) => !slots.includes(i)))
+    throw new Error('a prepared query lost a parameter')
 
   return async (...args: Args) => {
     const parameters = compiled.parameters.map((value, i) => {

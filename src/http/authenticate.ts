@@ -6,7 +6,14 @@
  */
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
 import type { AppContext } from '../context.js'
-import { hasRole, isPolicy, isRole, type Policy, type Principal, type Role } from '../security/access.js'
+import {
+  hasRole,
+  isPolicy,
+  isRole,
+  type Policy,
+  type Principal,
+  type Role,
+} from '../security/access.js'
 import type { EventInput } from '../security/events.js'
 import { AppError } from './errors.js'
 import { liveSessionQuery, type LiveSession } from './live-session.js'
@@ -46,7 +53,11 @@ export function eventContext(request: FastifyRequest): Omit<EventInput, 'type' |
 }
 
 /** Records a handler's own event and marks the request so onResponse does not add another. */
-export async function recordEvent(ctx: AppContext, request: FastifyRequest, event: Omit<EventInput, keyof ReturnType<typeof eventContext>> & Partial<EventInput>): Promise<void> {
+export async function recordEvent(
+  ctx: AppContext,
+  request: FastifyRequest,
+  event: Omit<EventInput, keyof ReturnType<typeof eventContext>> & Partial<EventInput>,
+): Promise<void> {
   request.eventRecorded = true
   await ctx.events.record({ ...eventContext(request), ...event })
 }
@@ -83,7 +94,11 @@ export function registerAuthentication(app: FastifyInstance, ctx: AppContext): v
   // event being stored (an audit trail must not lag the actions it records).
   app.addHook('onSend', async (request, reply, payload) => {
     if (request.eventRecorded) return payload
-    const type = { 401: 'authn_token_invalid', 403: 'authz_fail', 429: 'excess_rate_limit_exceeded' }[reply.statusCode]
+    const type = {
+      401: 'authn_token_invalid',
+      403: 'authz_fail',
+      429: 'excess_rate_limit_exceeded',
+    }[reply.statusCode]
     if (type === undefined) return payload
     request.eventRecorded = true
     const details = request.authFailure === null ? {} : { reason: request.authFailure }
@@ -94,11 +109,16 @@ export function registerAuthentication(app: FastifyInstance, ctx: AppContext): v
 
 type SessionLookup = (sessionId: string, nowIso: string) => Promise<LiveSession | undefined>
 
-async function authenticate(ctx: AppContext, request: FastifyRequest, liveSession: SessionLookup): Promise<Principal> {
+async function authenticate(
+  ctx: AppContext,
+  request: FastifyRequest,
+  liveSession: SessionLookup,
+): Promise<Principal> {
   const header = request.headers.authorization
   const match = header === undefined ? null : BEARER.exec(header)
   if (match?.[1] === undefined) {
-    request.authFailure = header === undefined ? 'missing bearer token' : 'malformed authorization header'
+    request.authFailure =
+      header === undefined ? 'missing bearer token' : 'malformed authorization header'
     throw new AppError('RAMPART_AUTH_UNAUTHENTICATED', 'A valid bearer token is required')
   }
 

@@ -50,7 +50,13 @@ export interface FieldError {
 export const PROBLEM_BASE = 'urn:rampart:problem:'
 
 export function problemType(code: ErrorCode): string {
-  return PROBLEM_BASE + code.replace(/^RAMPART_/, '').toLowerCase().replaceAll('_', '-')
+  return (
+    PROBLEM_BASE +
+    code
+      .replace(/^RAMPART_/, '')
+      .toLowerCase()
+      .replaceAll('_', '-')
+  )
 }
 
 /** The one error class the server throws on purpose; the error handler renders it. */

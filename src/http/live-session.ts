@@ -12,7 +12,9 @@ export interface LiveSession {
  * Returns a lookup of a session and its user, found only while the session is unrevoked and
  * unexpired and the user active.
  */
-export function liveSessionQuery(db: Db): (sessionId: string, nowIso: string) => Promise<LiveSession | undefined> {
+export function liveSessionQuery(
+  db: Db,
+): (sessionId: string, nowIso: string) => Promise<LiveSession | undefined> {
   const query = prepareQuery(db, 2, (sessionId: string, nowIso: string) =>
     db
       .selectFrom('sessions')

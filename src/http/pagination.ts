@@ -20,8 +20,14 @@ export function decodeCursor(cursor: string | undefined): string | undefined {
 }
 
 /** Given limit+1 rows, returns the page and the cursor to the next one. */
-export function pageOf<T extends { id: string }>(rows: T[], limit: number): { items: T[]; next_cursor: string | null } {
+export function pageOf<T extends { id: string }>(
+  rows: T[],
+  limit: number,
+): { items: T[]; next_cursor: string | null } {
   const items = rows.slice(0, limit)
   const last = items.at(-1)
-  return { items, next_cursor: rows.length > limit && last !== undefined ? encodeCursor(last.id) : null }
+  return {
+    items,
+    next_cursor: rows.length > limit && last !== undefined ? encodeCursor(last.id) : null,
+  }
 }

@@ -13,7 +13,11 @@ interface AjvIssue {
   params: Record<string, unknown>
 }
 
-export function sendProblem(reply: FastifyReply, request: FastifyRequest, error: AppError): FastifyReply {
+export function sendProblem(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  error: AppError,
+): FastifyReply {
   if (error.status === 401) reply.header('www-authenticate', 'Bearer realm="rampart"')
   for (const [name, value] of Object.entries(error.headers ?? {})) reply.header(name, value)
   const body = {
@@ -31,13 +35,20 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, error:
 export function toAppError(error: FastifyError, request: FastifyRequest): AppError {
   if (error instanceof AppError) return error
   if (error.validation !== undefined) {
-    return new AppError('RAMPART_HTTP_VALIDATION', 'One or more fields are invalid', fieldErrors(error.validation, error.validationContext))
+    return new AppError(
+      'RAMPART_HTTP_VALIDATION',
+      'One or more fields are invalid',
+      fieldErrors(error.validation, error.validationContext),
+    )
   }
   const status = error.statusCode ?? 500
   const byStatus: Partial<Record<number, ErrorCode>> = {
-    400: error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError || /JSON|prototype|constructor/i.test(error.message)
-      ? 'RAMPART_HTTP_BAD_JSON'
-      : 'RAMPART_HTTP_BAD_REQUEST',
+    400:
+      error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+      error instanceof SyntaxError ||
+      /JSON|prototype|constructor/i.test(error.message)
+        ? 'RAMPART_HTTP_BAD_JSON'
+        : 'RAMPART_HTTP_BAD_REQUEST',
     404: 'RAMPART_HTTP_NOT_FOUND',
     405: 'RAMPART_HTTP_METHOD_NOT_ALLOWED',
     413: 'RAMPART_HTTP_BODY_TOO_LARGE',
@@ -56,7 +67,9 @@ function fieldErrors(issues: readonly AjvIssue[], context: string | undefined): 
   for (const issue of issues) {
     const base = issue.instancePath.replace(/^\//, '').replaceAll('/', '.')
     const child = issue.params.missingProperty ?? issue.params.additionalProperty
-    const field = [base, typeof child === 'string' ? child : ''].filter((p) => p !== '').join('.') || (context ?? 'body')
+    const field =
+      [base, typeof child === 'string' ? child : ''].filter((p) => p !== '').join('.') ||
+      (context ?? 'body')
     if (seen.has(field)) continue
     seen.set(field, describe(issue))
   }
@@ -77,6 +90,10 @@ function describe(issue: AjvIssue): string {
 }
 
 export function registerProblemHandlers(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError, request, reply) => sendProblem(reply, request, toAppError(error, request)))
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, request, new AppError('RAMPART_HTTP_NOT_FOUND', 'No such resource')))
+  app.setErrorHandler((error: FastifyError, request, reply) =>
+    sendProblem(reply, request, toAppError(error, request)),
+  )
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, request, new AppError('RAMPART_HTTP_NOT_FOUND', 'No such resource')),
+  )
 }

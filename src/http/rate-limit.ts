@@ -12,6 +12,14 @@ export function registerGlobalLimit(app: FastifyInstance, limits: RequestLimits)
   app.addHook('onRequest', async (request, reply) => {
     const state = await limits.enforceOpen(limits.global, limitKeyForAddress(request.ip))
     if (state === undefined) return
-    reply.headers(rateLimitHeaders(state.policy, state.limit, state.windowSeconds, state.limit - state.used, state.resetSeconds))
+    reply.headers(
+      rateLimitHeaders(
+        state.policy,
+        state.limit,
+        state.windowSeconds,
+        state.limit - state.used,
+        state.resetSeconds,
+      ),
+    )
   })
 }

@@ -18,7 +18,10 @@ const HSTS = 'max-age=31536000; includeSubDomains'
 /** Puts every header of this module on a reply that never passed through the hooks. */
 export type HeaderApplier = (request: FastifyRequest, reply: FastifyReply) => void
 
-export async function registerSecurityHeaders(app: FastifyInstance, config: Config): Promise<HeaderApplier> {
+export async function registerSecurityHeaders(
+  app: FastifyInstance,
+  config: Config,
+): Promise<HeaderApplier> {
   const helmetSet = helmetHeaders({
     contentSecurityPolicy: {
       useDefaults: false,
@@ -49,7 +52,8 @@ export async function registerSecurityHeaders(app: FastifyInstance, config: Conf
   // The CORS plugin answers preflights on its own `OPTIONS *` route; a preflight carries no
   // credentials (Fetch standard, CORS-preflight request), so that route is public.
   app.addHook('onRoute', (route) => {
-    if (route.method === 'OPTIONS' && route.url === '*') route.config = { ...route.config, policy: PUBLIC }
+    if (route.method === 'OPTIONS' && route.url === '*')
+      route.config = { ...route.config, policy: PUBLIC }
   })
   await app.register(cors, {
     origin: config.allowedOrigins.length === 0 ? false : [...config.allowedOrigins],
@@ -77,7 +81,8 @@ export async function registerSecurityHeaders(app: FastifyInstance, config: Conf
 function helmetHeaders(options: HelmetOptions): Readonly<Record<string, string>> {
   const recorded: Record<string, string> = {}
   const response = {
-    setHeader: (name: string, value: unknown) => void (recorded[name.toLowerCase()] = String(value)),
+    setHeader: (name: string, value: unknown) =>
+      void (recorded[name.toLowerCase()] = String(value)),
     removeHeader: (name: string) => void Reflect.deleteProperty(recorded, name.toLowerCase()),
   }
   const request = {} as unknown as IncomingMessage
@@ -85,7 +90,11 @@ function helmetHeaders(options: HelmetOptions): Readonly<Record<string, string>>
   return Object.freeze(recorded)
 }
 
-function finalHeaders(request: FastifyRequest, reply: FastifyReply, fixed: Readonly<Record<string, string>>): void {
+function finalHeaders(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  fixed: Readonly<Record<string, string>>,
+): void {
   reply.headers(fixed)
   reply.header('x-request-id', request.id)
   if (request.protocol === 'https') reply.header('strict-transport-security', HSTS)

@@ -46,7 +46,18 @@ function refusingNul(validate: Validate): (data: unknown) => boolean {
       return false
     }
     const path = nulPath(data, '')
-    check.errors = path === undefined ? null : [{ instancePath: path, schemaPath: '#', keyword: 'nul', params: {}, message: 'must not contain NUL characters' }]
+    check.errors =
+      path === undefined
+        ? null
+        : [
+            {
+              instancePath: path,
+              schemaPath: '#',
+              keyword: 'nul',
+              params: {},
+              message: 'must not contain NUL characters',
+            },
+          ]
     return path === undefined
   }
   check.errors = null as Validate['errors']

@@ -32,13 +32,23 @@ export function createMailer(config: Config): Mailer {
 export class SmtpMailer implements Mailer {
   private readonly transport
 
-  constructor(url: string, private readonly from: string) {
+  constructor(
+    url: string,
+    private readonly from: string,
+  ) {
     const parsed = new URL(url)
     this.transport = createTransport({
       host: parsed.hostname,
       port: Number(parsed.port || (parsed.protocol === 'smtps:' ? 465 : 587)),
       secure: parsed.protocol === 'smtps:',
-      ...(parsed.username === '' ? {} : { auth: { user: decodeURIComponent(parsed.username), pass: decodeURIComponent(parsed.password) } }),
+      ...(parsed.username === ''
+        ? {}
+        : {
+            auth: {
+              user: decodeURIComponent(parsed.username),
+              pass: decodeURIComponent(parsed.password),
+            },
+          }),
       connectionTimeout: SMTP_TIMEOUT_MS,
       greetingTimeout: SMTP_TIMEOUT_MS,
       socketTimeout: SMTP_TIMEOUT_MS,
@@ -55,9 +65,16 @@ export class SmtpMailer implements Mailer {
 }
 
 export class OutboxMailer implements Mailer {
-  private readonly composer = createTransport({ streamTransport: true, buffer: true, newline: 'unix' })
+  private readonly composer = createTransport({
+    streamTransport: true,
+    buffer: true,
+    newline: 'unix',
+  })
 
-  constructor(readonly directory: string, private readonly from: string) {}
+  constructor(
+    readonly directory: string,
+    private readonly from: string,
+  ) {}
 
   async send(message: MailMessage): Promise<void> {
     const info = await this.composer.sendMail({ from: this.from, ...message })

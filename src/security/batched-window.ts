@@ -60,7 +60,10 @@ export class BatchedWindow {
       // instance learns what the others have counted, even in the middle of a burst.
       if (tally.pending >= this.options.batch) await this.sync(subject, tally)
     }
-    return this.window.state(tally.known + tally.inflight + tally.pending, this.window.secondsLeft())
+    return this.window.state(
+      tally.known + tally.inflight + tally.pending,
+      this.window.secondsLeft(),
+    )
   }
 
   /** Waits for any answer in flight, then sends this batch if nobody else has. */

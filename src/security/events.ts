@@ -97,7 +97,8 @@ export class SecurityEvents {
 
   private async append(event: SecurityEvent): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      if (this.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${PG_CHAIN_LOCK})`.execute(trx)
+      if (this.dialect === 'postgres')
+        await sql`select pg_advisory_xact_lock(${PG_CHAIN_LOCK})`.execute(trx)
       const last = await trx
         .selectFrom('security_events')
         .select('hash')
@@ -127,7 +128,8 @@ export class SecurityEvents {
         .execute()
       for (const row of rows) {
         const expected = chainHash(prevHash, fromRow(row))
-        if (row.prev_hash !== prevHash || row.hash !== expected) return { ok: false, checked, first_bad: row.id }
+        if (row.prev_hash !== prevHash || row.hash !== expected)
+          return { ok: false, checked, first_bad: row.id }
         prevHash = row.hash
         checked++
       }
@@ -169,8 +171,17 @@ export function fromRow(row: EventRow): SecurityEvent {
 
 function chainHash(prevHash: string, event: SecurityEvent): string {
   const fields = [
-    event.id, event.at, event.type, event.outcome, event.ip, event.user_agent, event.method,
-    event.path, event.user_id, event.request_id, JSON.stringify(event.details),
+    event.id,
+    event.at,
+    event.type,
+    event.outcome,
+    event.ip,
+    event.user_agent,
+    event.method,
+    event.path,
+    event.user_id,
+    event.request_id,
+    JSON.stringify(event.details),
   ]
   return createHash('sha256').update(prevHash).update(JSON.stringify(fields)).digest('hex')
 }

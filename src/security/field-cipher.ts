@@ -34,13 +34,22 @@ export class FieldCipher {
   decrypt(stored: string, field: string): string {
     const [version, kid, nonce, body, tag] = stored.split('.')
     const key = kid === undefined ? undefined : this.byKid.get(kid)
-    if (version !== VERSION || key === undefined || nonce === undefined || body === undefined || tag === undefined) {
+    if (
+      version !== VERSION ||
+      key === undefined ||
+      nonce === undefined ||
+      body === undefined ||
+      tag === undefined
+    ) {
       throw new Error('undecryptable field value')
     }
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(nonce, 'base64url'))
     decipher.setAAD(Buffer.from(field))
     decipher.setAuthTag(Buffer.from(tag, 'base64url'))
-    return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8')
+    return Buffer.concat([
+      decipher.update(Buffer.from(body, 'base64url')),
+      decipher.final(),
+    ]).toString('utf8')
   }
 
   /** True when the value was encrypted under a key other than the current one. */

@@ -27,7 +27,9 @@ export interface Reserved {
 }
 
 /** Either a refusal (429) or a reserved check. */
-export type Attempt = { readonly refusal: AppError; readonly reserved?: Reserved } | { readonly refusal?: undefined; readonly reserved: Reserved }
+export type Attempt =
+  | { readonly refusal: AppError; readonly reserved?: Reserved }
+  | { readonly refusal?: undefined; readonly reserved: Reserved }
 
 /** How long a run of consecutive failures is remembered without a new one. */
 const CONSECUTIVE_MEMORY_SECONDS = 86_400
@@ -45,11 +47,35 @@ export class LoginThrottle {
     private readonly limits: RateLimitConfig,
     private readonly clock: Clock,
   ) {
-    this.pairFailures = new FixedWindow(factory, 'login-pair', limits.loginFailuresBeforeBlock, CONSECUTIVE_MEMORY_SECONDS, clock)
+    this.pairFailures = new FixedWindow(
+      factory,
+      'login-pair',
+      limits.loginFailuresBeforeBlock,
+      CONSECUTIVE_MEMORY_SECONDS,
+      clock,
+    )
     this.pairBlocks = new Deadlines(factory, 'login-pair-block', clock)
-    this.pairBlockCount = new FixedWindow(factory, 'login-pair-blocks', 1_000_000, CONSECUTIVE_MEMORY_SECONDS, clock)
-    this.clientFailures = new FixedWindow(factory, 'login-ip', limits.loginIpFailuresPerDay, 86_400, clock)
-    this.userFailures = new FixedWindow(factory, 'login-user', limits.loginUserFailures, limits.loginUserWindowSeconds, clock)
+    this.pairBlockCount = new FixedWindow(
+      factory,
+      'login-pair-blocks',
+      1_000_000,
+      CONSECUTIVE_MEMORY_SECONDS,
+      clock,
+    )
+    this.clientFailures = new FixedWindow(
+      factory,
+      'login-ip',
+      limits.loginIpFailuresPerDay,
+      86_400,
+      clock,
+    )
+    this.userFailures = new FixedWindow(
+      factory,
+      'login-user',
+      limits.loginUserFailures,
+      limits.loginUserWindowSeconds,
+      clock,
+    )
     this.userLocks = new Deadlines(factory, 'login-user-lock', clock)
   }
 
@@ -70,7 +96,8 @@ export class LoginThrottle {
       this.clientFailures.hit(client),
     ])
     const refusal = this.overLimit(consecutive, byUser, perClient)
-    if (refusal === undefined) return { reserved: { user, client, consecutive: consecutive.used, byUser: byUser.used } }
+    if (refusal === undefined)
+      return { reserved: { user, client, consecutive: consecutive.used, byUser: byUser.used } }
 
     await this.release({ user, client, consecutive: consecutive.used, byUser: byUser.used })
     return { refusal }
@@ -115,14 +142,28 @@ export class LoginThrottle {
   }
 
   /** The refusal when a reserved count went past its limit (parallel attempts). */
-  private overLimit(consecutive: WindowState, byUser: WindowState, perClient: WindowState): AppError | undefined {
+  private overLimit(
+    consecutive: WindowState,
+    byUser: WindowState,
+    perClient: WindowState,
+  ): AppError | undefined {
     const limits = this.limits
     if (perClient.used > perClient.limit) return this.clientFailures.refusal(perClient)
     if (byUser.used > byUser.limit) {
-      return tooManyRequests('login-user', limits.loginUserFailures, limits.loginUserWindowSeconds, limits.loginUserLockSeconds)
+      return tooManyRequests(
+        'login-user',
+        limits.loginUserFailures,
+        limits.loginUserWindowSeconds,
+        limits.loginUserLockSeconds,
+      )
     }
     if (consecutive.used > consecutive.limit) {
-      return tooManyRequests('login', limits.loginFailuresBeforeBlock, limits.loginBlockSeconds, limits.loginBlockSeconds)
+      return tooManyRequests(
+        'login',
+        limits.loginFailuresBeforeBlock,
+        limits.loginBlockSeconds,
+        limits.loginBlockSeconds,
+      )
     }
     return undefined
   }
@@ -134,16 +175,30 @@ export class LoginThrottle {
     ])
     const limits = this.limits
     if (userMs > 0) {
-      return tooManyRequests('login-user', limits.loginUserFailures, limits.loginUserWindowSeconds, userMs / 1000)
+      return tooManyRequests(
+        'login-user',
+        limits.loginUserFailures,
+        limits.loginUserWindowSeconds,
+        userMs / 1000,
+      )
     }
-    if (pairMs > 0) return tooManyRequests('login', limits.loginFailuresBeforeBlock, limits.loginBlockSeconds, pairMs / 1000)
+    if (pairMs > 0)
+      return tooManyRequests(
+        'login',
+        limits.loginFailuresBeforeBlock,
+        limits.loginBlockSeconds,
+        pairMs / 1000,
+      )
     return undefined
   }
 
   /** The Nth block's length: the base time, doubling with each further block, capped. */
   private blockMs(blocks: number): number {
     const doublings = Math.min(blocks - 1, 30)
-    const seconds = Math.min(this.limits.loginBlockSeconds * 2 ** doublings, this.limits.loginBlockMaxSeconds)
+    const seconds = Math.min(
+      this.limits.loginBlockSeconds * 2 ** doublings,
+      this.limits.loginBlockMaxSeconds,
+    )
     return seconds * 1000
   }
 }

@@ -48,7 +48,9 @@ export class PasswordPolicy {
 function containsIdentity(lower: string, context: PasswordContext): boolean {
   const local = context.email?.split('@')[0]?.toLowerCase()
   const username = context.username?.toLowerCase()
-  return [username, local].some((part) => part !== undefined && part.length >= 3 && lower.includes(part))
+  return [username, local].some(
+    (part) => part !== undefined && part.length >= 3 && lower.includes(part),
+  )
 }
 
 function composition(password: string): string[] {

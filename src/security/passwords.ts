@@ -71,10 +71,12 @@ export class PasswordHasher {
    * be remembered, or every later unknown-user login would answer 503 and reveal itself.
    */
   private dummy(): Promise<string> {
-    this.dummyHash ??= argon2.hash('rampart-dummy-password-for-timing', { type: argon2.argon2id, ...this.params }).catch((error: unknown) => {
-      this.dummyHash = undefined
-      throw error
-    })
+    this.dummyHash ??= argon2
+      .hash('rampart-dummy-password-for-timing', { type: argon2.argon2id, ...this.params })
+      .catch((error: unknown) => {
+        this.dummyHash = undefined
+        throw error
+      })
     return this.dummyHash
   }
 

@@ -31,13 +31,18 @@ const TABLE = 'rate_limits'
  * accounts. A separate file also keeps limiter writes out of the application's transactions.
  */
 export function openSqliteLimits(databaseFile: string): RawDatabase {
-  const file = databaseFile === ':memory:' || databaseFile === '' ? ':memory:' : databaseFile.replace(/(\.[^./]*)?$/, '-limits$1')
+  const file =
+    databaseFile === ':memory:' || databaseFile === ''
+      ? ':memory:'
+      : databaseFile.replace(/(\.[^./]*)?$/, '-limits$1')
   if (file !== ':memory:') createPrivateFile(file)
   const database = new SQLite(file)
   database.pragma('journal_mode = WAL')
   database.pragma('synchronous = NORMAL')
   database.pragma('busy_timeout = 5000')
-  database.exec(`create table if not exists ${TABLE} (key text primary key, points integer not null default 0, expire integer)`)
+  database.exec(
+    `create table if not exists ${TABLE} (key text primary key, points integer not null default 0, expire integer)`,
+  )
   database.exec(`create index if not exists ${TABLE}_expire_idx on ${TABLE} (expire)`)
   return { kind: 'sqlite', database }
 }
@@ -55,22 +60,38 @@ export type LimiterFactory = (spec: CounterSpec) => RateLimiterAbstract
 export function limiterFactory(backend: LimiterBackend, prefix: string): LimiterFactory {
   let sweeper = true
   return (spec) => {
-    const common = { keyPrefix: `${prefix}${spec.name}`, points: spec.points, duration: spec.durationSeconds }
+    const common = {
+      keyPrefix: `${prefix}${spec.name}`,
+      points: spec.points,
+      duration: spec.durationSeconds,
+    }
     // One counter per table deletes expired rows every few minutes; one is enough for all.
     const clearExpiredByTimeout = sweeper
     sweeper = false
     switch (backend.kind) {
       case 'redis':
         // Not ready means refused at once, never queued until Redis comes back.
-        return new RateLimiterRedis({ ...common, storeClient: backend.client, rejectIfRedisNotReady: true })
+        return new RateLimiterRedis({
+          ...common,
+          storeClient: backend.client,
+          rejectIfRedisNotReady: true,
+        })
       case 'sqlite':
         return new RateLimiterSQLite({
-          ...common, storeClient: preparedOnce(backend.database), storeType: 'better-sqlite3', tableName: TABLE, tableCreated: true,
+          ...common,
+          storeClient: preparedOnce(backend.database),
+          storeType: 'better-sqlite3',
+          tableName: TABLE,
+          tableCreated: true,
           clearExpiredByTimeout,
         })
       case 'postgres':
         return new RateLimiterPostgres({
-          ...common, storeClient: backend.pool, storeType: 'pool', tableName: TABLE, tableCreated: true,
+          ...common,
+          storeClient: backend.pool,
+          storeType: 'pool',
+          tableName: TABLE,
+          tableCreated: true,
           clearExpiredByTimeout,
         })
     }
@@ -83,7 +104,10 @@ export function limiterFactory(backend: LimiterBackend, prefix: string): Limiter
  * statements come from a handful of fixed texts, so they are prepared once (bounded cache), and
  * each is a single INSERT ... ON CONFLICT ... RETURNING, atomic in SQLite without a wrapper.
  */
-function preparedOnce(database: SQLite.Database): { prepare(text: string): SQLite.Statement; transaction<F>(fn: F): F } {
+function preparedOnce(database: SQLite.Database): {
+  prepare(text: string): SQLite.Statement
+  transaction<F>(fn: F): F
+} {
   const statements = new BoundedLru<string, SQLite.Statement>(32)
   return {
     prepare(text: string) {

@@ -43,7 +43,13 @@ function digest(subject: string): string {
 }
 
 /** The RateLimit-Policy and RateLimit fields (draft-ietf-httpapi-ratelimit-headers, 3 and 4). */
-export function rateLimitHeaders(policy: string, quota: number, windowSeconds: number, remaining: number, resetSeconds: number) {
+export function rateLimitHeaders(
+  policy: string,
+  quota: number,
+  windowSeconds: number,
+  remaining: number,
+  resetSeconds: number,
+) {
   return {
     'ratelimit-policy': `"${policy}";q=${quota};w=${windowSeconds}`,
     ratelimit: `"${policy}";r=${Math.max(remaining, 0)};t=${Math.max(resetSeconds, 0)}`,
@@ -51,7 +57,12 @@ export function rateLimitHeaders(policy: string, quota: number, windowSeconds: n
 }
 
 /** The 429 for a policy that said no; the detail never says which account or why. */
-export function tooManyRequests(policy: string, quota: number, windowSeconds: number, retryAfterSeconds: number): AppError {
+export function tooManyRequests(
+  policy: string,
+  quota: number,
+  windowSeconds: number,
+  retryAfterSeconds: number,
+): AppError {
   const retry = Math.max(1, Math.ceil(retryAfterSeconds))
   return new AppError('RAMPART_HTTP_RATE_LIMITED', 'Too many attempts, retry later', undefined, {
     'retry-after': String(retry),
@@ -60,9 +71,14 @@ export function tooManyRequests(policy: string, quota: number, windowSeconds: nu
 }
 
 export function limiterUnavailable(): AppError {
-  return new AppError('RAMPART_RATE_LIMIT_UNAVAILABLE', 'Request limits cannot be checked right now', undefined, {
-    'retry-after': String(STORE_DOWN_RETRY_SECONDS),
-  })
+  return new AppError(
+    'RAMPART_RATE_LIMIT_UNAVAILABLE',
+    'Request limits cannot be checked right now',
+    undefined,
+    {
+      'retry-after': String(STORE_DOWN_RETRY_SECONDS),
+    },
+  )
 }
 
 /** Store failures become this; a 429 from the library itself never reaches callers. */
@@ -74,7 +90,8 @@ async function guarded<T>(operation: Promise<T>): Promise<T> {
   try {
     return await operation
   } catch (error) {
-    if (error instanceof RateLimiterRes) throw new LimitStoreError('unexpected refusal from the store')
+    if (error instanceof RateLimiterRes)
+      throw new LimitStoreError('unexpected refusal from the store')
     throw new LimitStoreError('rate limit store failed', { cause: error })
   }
 }
@@ -136,11 +153,20 @@ export class FixedWindow {
     const windowMs = this.windowSeconds * 1000
     const now = this.clock.now()
     const index = Math.floor(now / windowMs)
-    return { key: `${index}:${digest(subject)}`, resetSeconds: Math.ceil(((index + 1) * windowMs - now) / 1000) }
+    return {
+      key: `${index}:${digest(subject)}`,
+      resetSeconds: Math.ceil(((index + 1) * windowMs - now) / 1000),
+    }
   }
 
   state(used: number, resetSeconds: number): WindowState {
-    return { policy: this.policy, limit: this.limit, windowSeconds: this.windowSeconds, used, resetSeconds }
+    return {
+      policy: this.policy,
+      limit: this.limit,
+      windowSeconds: this.windowSeconds,
+      used,
+      resetSeconds,
+    }
   }
 }
 

@@ -30,7 +30,10 @@ export class RequestLimits {
     private readonly log: FastifyBaseLogger,
   ) {
     const global = new FixedWindow(factory, 'global', limits.globalPerMinute, 60, clock)
-    this.global = new BatchedWindow(global, { batch: batchFor(limits.globalPerMinute), maxClients: 10_000 })
+    this.global = new BatchedWindow(global, {
+      batch: batchFor(limits.globalPerMinute),
+      maxClients: 10_000,
+    })
     this.signup = new FixedWindow(factory, 'signup', limits.signupPerHour, 3600, clock)
     this.refresh = new FixedWindow(factory, 'refresh', limits.refreshPerMinute, 60, clock)
     this.reset = new FixedWindow(factory, 'reset', limits.resetPerHour, 3600, clock)
@@ -46,7 +49,10 @@ export class RequestLimits {
   }
 
   /** Counts a hit; throws 429 past the limit, lets the request through when the store fails. */
-  async enforceOpen(limit: FixedWindow | BatchedWindow, subject: string): Promise<WindowState | undefined> {
+  async enforceOpen(
+    limit: FixedWindow | BatchedWindow,
+    subject: string,
+  ): Promise<WindowState | undefined> {
     let state: WindowState | undefined
     await failOpen(this.log, async () => {
       state = await limit.hit(subject)

@@ -3,7 +3,13 @@
  * exactly one algorithm: HS256 from a secret, or EdDSA / ES256 from a PEM private key. Refresh
  * tokens are opaque 256-bit random strings; only their SHA-256 is stored.
  */
-import { createHash, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto'
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose'
 import { v4 as uuidv4 } from 'uuid'
 import type { JwtKeyConfig } from '../config.js'
@@ -51,7 +57,10 @@ export class TokenService {
   }
 
   /** Signs a short-lived access token bound to a session. */
-  async issueAccess(userId: string, sessionId: string): Promise<{ token: string; expiresIn: number }> {
+  async issueAccess(
+    userId: string,
+    sessionId: string,
+  ): Promise<{ token: string; expiresIn: number }> {
     const now = Math.floor(this.options.clock.now() / 1000)
     const token = await new SignJWT({ sid: sessionId, token_type: ACCESS_TOKEN_TYPE })
       .setProtectedHeader({ alg: this.alg, typ: ACCESS_TYP })
@@ -115,15 +124,23 @@ export function hashOpaqueToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url')
 }
 
-function loadKeys(key: JwtKeyConfig): { alg: Alg; signKey: KeyObject | Uint8Array; verifyKey: KeyObject | Uint8Array } {
+function loadKeys(key: JwtKeyConfig): {
+  alg: Alg
+  signKey: KeyObject | Uint8Array
+  verifyKey: KeyObject | Uint8Array
+} {
   if (key.kind === 'secret') {
     const secret = new TextEncoder().encode(key.material)
     return { alg: 'HS256', signKey: secret, verifyKey: secret }
   }
   const privateKey = createPrivateKey(key.material)
   const publicKey = createPublicKey(privateKey)
-  if (privateKey.asymmetricKeyType === 'ed25519') return { alg: 'EdDSA', signKey: privateKey, verifyKey: publicKey }
-  if (privateKey.asymmetricKeyType === 'ec' && privateKey.asymmetricKeyDetails?.namedCurve === 'prime256v1') {
+  if (privateKey.asymmetricKeyType === 'ed25519')
+    return { alg: 'EdDSA', signKey: privateKey, verifyKey: publicKey }
+  if (
+    privateKey.asymmetricKeyType === 'ec' &&
+    privateKey.asymmetricKeyDetails?.namedCurve === 'prime256v1'
+  ) {
     return { alg: 'ES256', signKey: privateKey, verifyKey: publicKey }
   }
   throw new Error('JWT_PRIVATE_KEY_FILE must hold an Ed25519 or P-256 private key')

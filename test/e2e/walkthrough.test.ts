@@ -8,7 +8,11 @@ describe('examples/walkthrough.sh', () => {
     // Vite sets BASE_URL for its own use; the script must start its own server here.
     const env = { ...process.env }
     delete env.BASE_URL
-    const run = spawnSync('bash', ['examples/walkthrough.sh'], { encoding: 'utf8', timeout: 120_000, env })
+    const run = spawnSync('bash', ['examples/walkthrough.sh'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env,
+    })
     expect(run.stderr).toBe('')
     expect(run.status).toBe(0)
     expect(run.stdout).toContain('== walkthrough passed')

@@ -71,9 +71,16 @@ export async function signupAndLogin(client: Client, prefix = 'user'): Promise<A
   const identity = newIdentity(prefix)
   const created = await client.post('/users', { json: identity })
   if (created.status !== 201) throw new Error(`signup failed: ${created.status} ${created.text}`)
-  const tokens = await client.post('/login', { json: { username: identity.username, password: identity.password } })
+  const tokens = await client.post('/login', {
+    json: { username: identity.username, password: identity.password },
+  })
   if (tokens.status !== 200) throw new Error(`login failed: ${tokens.status} ${tokens.text}`)
-  return { ...identity, id: created.body.id, access: tokens.body.access_token, refresh: tokens.body.refresh_token }
+  return {
+    ...identity,
+    id: created.body.id,
+    access: tokens.body.access_token,
+    refresh: tokens.body.refresh_token,
+  }
 }
 
 /** Signs up a user, gives it the roles directly in the database, and logs it in. */
@@ -87,6 +94,13 @@ export async function accountWithRoles(
   const created = await client.post('/users', { json: identity })
   if (created.status !== 201) throw new Error(`signup failed: ${created.status} ${created.text}`)
   await setRoles(created.body.id, roles)
-  const tokens = await client.post('/login', { json: { username: identity.username, password: identity.password } })
-  return { ...identity, id: created.body.id, access: tokens.body.access_token, refresh: tokens.body.refresh_token }
+  const tokens = await client.post('/login', {
+    json: { username: identity.username, password: identity.password },
+  })
+  return {
+    ...identity,
+    id: created.body.id,
+    access: tokens.body.access_token,
+    refresh: tokens.body.refresh_token,
+  }
 }

@@ -48,8 +48,11 @@ export class ManualClock implements Clock {
 }
 
 /** A new empty database URL of the kind under test, and a function that drops it. */
-export async function freshDatabaseUrl(dataDir: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  if (dbKind() === 'sqlite') return { url: `sqlite:${join(dataDir, 'test.db')}`, drop: async () => {} }
+export async function freshDatabaseUrl(
+  dataDir: string,
+): Promise<{ url: string; drop: () => Promise<void> }> {
+  if (dbKind() === 'sqlite')
+    return { url: `sqlite:${join(dataDir, 'test.db')}`, drop: async () => {} }
   const schema = `t_${randomBytes(6).toString('hex')}`
   const client = new pg.Client({ connectionString: PG_URL })
   await client.connect()
@@ -76,7 +79,10 @@ export function testSecretEnv(): Record<string, string> {
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'rampart-test-'))
-  const database = options.databaseUrl === undefined ? await freshDatabaseUrl(dataDir) : { url: options.databaseUrl, drop: async () => {} }
+  const database =
+    options.databaseUrl === undefined
+      ? await freshDatabaseUrl(dataDir)
+      : { url: options.databaseUrl, drop: async () => {} }
   const config = loadConfig({
     NODE_ENV: 'test',
     DATA_DIR: dataDir,
@@ -112,6 +118,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
 /** Sets a user's roles directly in the database (test setup for admins and viewers). */
 export function roleSetter(server: TestServer) {
   return async (userId: string, roles: string[]): Promise<void> => {
-    await server.ctx.db.updateTable('users').set({ roles: JSON.stringify(roles) }).where('id', '=', userId).execute()
+    await server.ctx.db
+      .updateTable('users')
+      .set({ roles: JSON.stringify(roles) })
+      .where('id', '=', userId)
+      .execute()
   }
 }

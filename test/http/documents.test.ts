@@ -24,23 +24,48 @@ describe('documents and shares', () => {
   afterAll(() => server.close())
 
   async function sharedDocument(title = 'Plan') {
-    const created = await client.post('/documents', { token: owner.access, json: { title, content: 'secret plan' } })
+    const created = await client.post('/documents', {
+      token: owner.access,
+      json: { title, content: 'secret plan' },
+    })
     expect(created.status).toBe(201)
     const id: string = created.body.id
-    for (const [user, permission] of [[reader, 'read'], [writer, 'write'], [viewer, 'write']] as const) {
-      const share = await client.put(`/documents/${id}/shares/${user.id}`, { token: owner.access, json: { permission } })
+    for (const [user, permission] of [
+      [reader, 'read'],
+      [writer, 'write'],
+      [viewer, 'write'],
+    ] as const) {
+      const share = await client.put(`/documents/${id}/shares/${user.id}`, {
+        token: owner.access,
+        json: { permission },
+      })
       expect(share.status, share.text).toBe(200)
     }
     return id
   }
 
-  const rawDoc = (id: string) => server.ctx.db.selectFrom('documents').selectAll().where('id', '=', id).executeTakeFirst()
-  const rawShares = (id: string) => server.ctx.db.selectFrom('document_shares').selectAll().where('document_id', '=', id).orderBy('user_id').execute()
+  const rawDoc = (id: string) =>
+    server.ctx.db.selectFrom('documents').selectAll().where('id', '=', id).executeTakeFirst()
+  const rawShares = (id: string) =>
+    server.ctx.db
+      .selectFrom('document_shares')
+      .selectAll()
+      .where('document_id', '=', id)
+      .orderBy('user_id')
+      .execute()
 
   it('the owner creates a document and reads it with permission owner', async () => {
-    const created = await client.post('/documents', { token: owner.access, json: { title: 'Mine', content: 'hello' } })
+    const created = await client.post('/documents', {
+      token: owner.access,
+      json: { title: 'Mine', content: 'hello' },
+    })
     expect(created.status).toBe(201)
-    expect(created.body).toMatchObject({ owner_id: owner.id, title: 'Mine', content: 'hello', permission: 'owner' })
+    expect(created.body).toMatchObject({
+      owner_id: owner.id,
+      title: 'Mine',
+      content: 'hello',
+      permission: 'owner',
+    })
     const read = await client.get(`/documents/${created.body.id}`, { token: owner.access })
     expect(read.status).toBe(200)
     expect(read.body.permission).toBe('owner')
@@ -49,9 +74,15 @@ describe('documents and shares', () => {
 
   it('each share holder sees their own permission', async () => {
     const id = await sharedDocument()
-    expect((await client.get(`/documents/${id}`, { token: reader.access })).body.permission).toBe('read')
-    expect((await client.get(`/documents/${id}`, { token: writer.access })).body.permission).toBe('write')
-    expect((await client.get(`/documents/${id}`, { token: viewer.access })).body.permission).toBe('write')
+    expect((await client.get(`/documents/${id}`, { token: reader.access })).body.permission).toBe(
+      'read',
+    )
+    expect((await client.get(`/documents/${id}`, { token: writer.access })).body.permission).toBe(
+      'write',
+    )
+    expect((await client.get(`/documents/${id}`, { token: viewer.access })).body.permission).toBe(
+      'write',
+    )
   })
 
   it('a stranger gets a 404 identical to a nonexistent id', async () => {
@@ -67,36 +98,88 @@ describe('documents and shares', () => {
   it('a read share cannot PATCH (403) and the document is unchanged', async () => {
     const id = await sharedDocument()
     const before = await rawDoc(id)
-    const reply = await client.patch(`/documents/${id}`, { token: reader.access, json: { content: 'defaced' } })
+    const reply = await client.patch(`/documents/${id}`, {
+      token: reader.access,
+      json: { content: 'defaced' },
+    })
     expect(reply.status).toBe(403)
     expect(await rawDoc(id)).toEqual(before)
   })
 
   it('a write share can PATCH but not DELETE or share', async () => {
     const id = await sharedDocument()
-    const patched = await client.patch(`/documents/${id}`, { token: writer.access, json: { content: 'edited' } })
+    const patched = await client.patch(`/documents/${id}`, {
+      token: writer.access,
+      json: { content: 'edited' },
+    })
     expect(patched.status).toBe(200)
-    expect(patched.body).toMatchObject({ content: 'edited', permission: 'write', owner_id: owner.id })
+    expect(patched.body).toMatchObject({
+      content: 'edited',
+      permission: 'write',
+      owner_id: owner.id,
+    })
     expect((await rawDoc(id))?.content).toBe('edited')
 
     expect((await client.delete(`/documents/${id}`, { token: writer.access })).status).toBe(403)
     expect(await rawDoc(id)).toBeDefined()
     const sharesBefore = await rawShares(id)
-    expect((await client.put(`/documents/${id}/shares/${stranger.id}`, { token: writer.access, json: { permission: 'write' } })).status).toBe(403)
-    expect((await client.put(`/documents/${id}/shares/${writer.id}`, { token: writer.access, json: { permission: 'read' } })).status).toBe(403)
-    expect((await client.delete(`/documents/${id}/shares/${reader.id}`, { token: writer.access })).status).toBe(403)
+    expect(
+      (
+        await client.put(`/documents/${id}/shares/${stranger.id}`, {
+          token: writer.access,
+          json: { permission: 'write' },
+        })
+      ).status,
+    ).toBe(403)
+    expect(
+      (
+        await client.put(`/documents/${id}/shares/${writer.id}`, {
+          token: writer.access,
+          json: { permission: 'read' },
+        })
+      ).status,
+    ).toBe(403)
+    expect(
+      (await client.delete(`/documents/${id}/shares/${reader.id}`, { token: writer.access }))
+        .status,
+    ).toBe(403)
     expect(await rawShares(id)).toEqual(sharesBefore)
   })
 
   it('a viewer cannot create, PATCH or DELETE documents, even with a write share', async () => {
     const id = await sharedDocument()
     const before = await rawDoc(id)
-    expect((await client.post('/documents', { token: viewer.access, json: { title: 't', content: 'c' } })).status).toBe(403)
-    expect((await client.patch(`/documents/${id}`, { token: viewer.access, json: { content: 'viewer wrote' } })).status).toBe(403)
+    expect(
+      (
+        await client.post('/documents', {
+          token: viewer.access,
+          json: { title: 't', content: 'c' },
+        })
+      ).status,
+    ).toBe(403)
+    expect(
+      (
+        await client.patch(`/documents/${id}`, {
+          token: viewer.access,
+          json: { content: 'viewer wrote' },
+        })
+      ).status,
+    ).toBe(403)
     expect((await client.delete(`/documents/${id}`, { token: viewer.access })).status).toBe(403)
-    expect((await client.put(`/documents/${id}/shares/${stranger.id}`, { token: viewer.access, json: { permission: 'read' } })).status).toBe(403)
+    expect(
+      (
+        await client.put(`/documents/${id}/shares/${stranger.id}`, {
+          token: viewer.access,
+          json: { permission: 'read' },
+        })
+      ).status,
+    ).toBe(403)
     expect(await rawDoc(id)).toEqual(before)
-    const owned = await server.ctx.db.selectFrom('documents').select('id').where('owner_id', '=', viewer.id).execute()
+    const owned = await server.ctx.db
+      .selectFrom('documents')
+      .select('id')
+      .where('owner_id', '=', viewer.id)
+      .execute()
     expect(owned).toEqual([])
   })
 
@@ -108,7 +191,10 @@ describe('documents and shares', () => {
       client.get(`/documents/${id}`, { token: stranger.access }),
       client.patch(`/documents/${id}`, { token: stranger.access, json: { title: 'pwned' } }),
       client.delete(`/documents/${id}`, { token: stranger.access }),
-      client.put(`/documents/${id}/shares/${stranger.id}`, { token: stranger.access, json: { permission: 'write' } }),
+      client.put(`/documents/${id}/shares/${stranger.id}`, {
+        token: stranger.access,
+        json: { permission: 'write' },
+      }),
       client.delete(`/documents/${id}/shares/${reader.id}`, { token: stranger.access }),
     ]
     for (const reply of await Promise.all(attempts)) expect(reply.status).toBe(404)
@@ -126,24 +212,72 @@ describe('documents and shares', () => {
 
   it('share changes take effect: upgrade, downgrade and removal', async () => {
     const id = await sharedDocument()
-    const up = await client.put(`/documents/${id}/shares/${reader.id}`, { token: owner.access, json: { permission: 'write' } })
+    const up = await client.put(`/documents/${id}/shares/${reader.id}`, {
+      token: owner.access,
+      json: { permission: 'write' },
+    })
     expect(up.status).toBe(200)
     expect(up.body).toMatchObject({ document_id: id, user_id: reader.id, permission: 'write' })
-    expect((await client.patch(`/documents/${id}`, { token: reader.access, json: { title: 'by reader' } })).status).toBe(200)
-    expect((await client.delete(`/documents/${id}/shares/${reader.id}`, { token: owner.access })).status).toBe(204)
+    expect(
+      (
+        await client.patch(`/documents/${id}`, {
+          token: reader.access,
+          json: { title: 'by reader' },
+        })
+      ).status,
+    ).toBe(200)
+    expect(
+      (await client.delete(`/documents/${id}/shares/${reader.id}`, { token: owner.access })).status,
+    ).toBe(204)
     expect((await client.get(`/documents/${id}`, { token: reader.access })).status).toBe(404)
-    expect((await client.delete(`/documents/${id}/shares/${reader.id}`, { token: owner.access })).status).toBe(404)
+    expect(
+      (await client.delete(`/documents/${id}/shares/${reader.id}`, { token: owner.access })).status,
+    ).toBe(404)
   })
 
   it('sharing with the owner, an unknown user or a bad permission is refused', async () => {
     const id = await sharedDocument()
     const sharesBefore = await rawShares(id)
-    expect((await client.put(`/documents/${id}/shares/${owner.id}`, { token: owner.access, json: { permission: 'read' } })).status).toBe(422)
-    expect((await client.put(`/documents/${id}/shares/${MISSING}`, { token: owner.access, json: { permission: 'read' } })).status).toBe(404)
-    for (const body of [{ permission: 'owner' }, { permission: 'admin' }, {}, { permission: 'read', extra: 1 }, ['read']]) {
-      expect((await client.put(`/documents/${id}/shares/${stranger.id}`, { token: owner.access, json: body })).status).toBe(422)
+    expect(
+      (
+        await client.put(`/documents/${id}/shares/${owner.id}`, {
+          token: owner.access,
+          json: { permission: 'read' },
+        })
+      ).status,
+    ).toBe(422)
+    expect(
+      (
+        await client.put(`/documents/${id}/shares/${MISSING}`, {
+          token: owner.access,
+          json: { permission: 'read' },
+        })
+      ).status,
+    ).toBe(404)
+    for (const body of [
+      { permission: 'owner' },
+      { permission: 'admin' },
+      {},
+      { permission: 'read', extra: 1 },
+      ['read'],
+    ]) {
+      expect(
+        (
+          await client.put(`/documents/${id}/shares/${stranger.id}`, {
+            token: owner.access,
+            json: body,
+          })
+        ).status,
+      ).toBe(422)
     }
-    expect((await client.put(`/documents/${id}/shares/not-a-uuid`, { token: owner.access, json: { permission: 'read' } })).status).toBe(422)
+    expect(
+      (
+        await client.put(`/documents/${id}/shares/not-a-uuid`, {
+          token: owner.access,
+          json: { permission: 'read' },
+        })
+      ).status,
+    ).toBe(422)
     expect(await rawShares(id)).toEqual(sharesBefore)
   })
 
@@ -151,11 +285,31 @@ describe('documents and shares', () => {
     const lister = await signupAndLogin(client, 'lister')
     const mine: string[] = []
     for (let i = 0; i < 4; i++) {
-      mine.push((await client.post('/documents', { token: lister.access, json: { title: `own ${i}`, content: '' } })).body.id)
+      mine.push(
+        (
+          await client.post('/documents', {
+            token: lister.access,
+            json: { title: `own ${i}`, content: '' },
+          })
+        ).body.id,
+      )
     }
-    const shared = (await client.post('/documents', { token: owner.access, json: { title: 'for lister', content: 'x' } })).body.id
-    await client.put(`/documents/${shared}/shares/${lister.id}`, { token: owner.access, json: { permission: 'read' } })
-    const unrelated = (await client.post('/documents', { token: owner.access, json: { title: 'not for lister', content: 'x' } })).body.id
+    const shared = (
+      await client.post('/documents', {
+        token: owner.access,
+        json: { title: 'for lister', content: 'x' },
+      })
+    ).body.id
+    await client.put(`/documents/${shared}/shares/${lister.id}`, {
+      token: owner.access,
+      json: { permission: 'read' },
+    })
+    const unrelated = (
+      await client.post('/documents', {
+        token: owner.access,
+        json: { title: 'not for lister', content: 'x' },
+      })
+    ).body.id
 
     const seen: { id: string; permission: string }[] = []
     let cursor: string | null = null
@@ -178,20 +332,49 @@ describe('documents and shares', () => {
 
   it('content up to 1 MiB is accepted; beyond is 413 or 422 and nothing is stored', async () => {
     const exact = 'a'.repeat(1024 * 1024)
-    const ok = await client.post('/documents', { token: owner.access, json: { title: 'big', content: exact } })
+    const ok = await client.post('/documents', {
+      token: owner.access,
+      json: { title: 'big', content: exact },
+    })
     expect(ok.status).toBe(201)
-    const countBefore = (await server.ctx.db.selectFrom('documents').select('id').where('owner_id', '=', owner.id).execute()).length
-    const over = await client.post('/documents', { token: owner.access, json: { title: 'bigger', content: `${exact}a` } })
+    const countBefore = (
+      await server.ctx.db
+        .selectFrom('documents')
+        .select('id')
+        .where('owner_id', '=', owner.id)
+        .execute()
+    ).length
+    const over = await client.post('/documents', {
+      token: owner.access,
+      json: { title: 'bigger', content: `${exact}a` },
+    })
     expect([413, 422]).toContain(over.status)
     // Multi-byte characters: under 1 Mi characters but over 1 MiB of UTF-8.
-    const wide = await client.post('/documents', { token: owner.access, json: { title: 'wide', content: '\u00e9'.repeat(600 * 1024) } })
+    const wide = await client.post('/documents', {
+      token: owner.access,
+      json: { title: 'wide', content: '\u00e9'.repeat(600 * 1024) },
+    })
     expect([413, 422]).toContain(wide.status)
-    const huge = await client.post('/documents', { token: owner.access, json: { title: 'huge', content: 'a'.repeat(3 * 1024 * 1024) } })
+    const huge = await client.post('/documents', {
+      token: owner.access,
+      json: { title: 'huge', content: 'a'.repeat(3 * 1024 * 1024) },
+    })
     expect(huge.status).toBe(413)
-    const patch = await client.patch(`/documents/${ok.body.id}`, { token: owner.access, json: { content: `${exact}b` } })
+    const patch = await client.patch(`/documents/${ok.body.id}`, {
+      token: owner.access,
+      json: { content: `${exact}b` },
+    })
     expect([413, 422]).toContain(patch.status)
     expect((await rawDoc(ok.body.id))?.content).toBe(exact)
-    expect((await server.ctx.db.selectFrom('documents').select('id').where('owner_id', '=', owner.id).execute()).length).toBe(countBefore)
+    expect(
+      (
+        await server.ctx.db
+          .selectFrom('documents')
+          .select('id')
+          .where('owner_id', '=', owner.id)
+          .execute()
+      ).length,
+    ).toBe(countBefore)
   })
 
   it.each([
@@ -210,8 +393,15 @@ describe('documents and shares', () => {
   it('a PATCH cannot change owner_id or id, and an empty PATCH is 422', async () => {
     const id = await sharedDocument()
     const before = await rawDoc(id)
-    for (const body of [{ owner_id: writer.id }, { id: MISSING }, {}, { title: 't', permission: 'owner' }]) {
-      expect((await client.patch(`/documents/${id}`, { token: owner.access, json: body })).status).toBe(422)
+    for (const body of [
+      { owner_id: writer.id },
+      { id: MISSING },
+      {},
+      { title: 't', permission: 'owner' },
+    ]) {
+      expect(
+        (await client.patch(`/documents/${id}`, { token: owner.access, json: body })).status,
+      ).toBe(422)
     }
     expect(await rawDoc(id)).toEqual(before)
   })

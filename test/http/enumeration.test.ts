@@ -45,7 +45,8 @@ describe('account enumeration', () => {
   async function compare(existing: () => Promise<Reply>, unknown: () => Promise<Reply>) {
     const times = { existing: [] as number[], unknown: [] as number[] }
     for (let i = 0; i < TRIES; i++) {
-      const order = i % 2 === 0 ? (['existing', 'unknown'] as const) : (['unknown', 'existing'] as const)
+      const order =
+        i % 2 === 0 ? (['existing', 'unknown'] as const) : (['unknown', 'existing'] as const)
       const replies: Partial<Record<'existing' | 'unknown', Reply>> = {}
       for (const side of order) {
         const started = performance.now()
@@ -59,15 +60,25 @@ describe('account enumeration', () => {
   }
 
   it('answers a reset request for an existing and an unknown address identically and in about the same time', async () => {
-    const post = (email: string, ip: string) => client.post('/password-reset', { json: { email }, headers: { 'x-forwarded-for': ip } })
-    const gap = await compare(() => post(account.email, '198.51.100.1'), () => post('nobody-here@example.com', '198.51.100.2'))
+    const post = (email: string, ip: string) =>
+      client.post('/password-reset', { json: { email }, headers: { 'x-forwarded-for': ip } })
+    const gap = await compare(
+      () => post(account.email, '198.51.100.1'),
+      () => post('nobody-here@example.com', '198.51.100.2'),
+    )
     expect(gap).toBeLessThan(10)
   })
 
   it('answers a failed login for an existing and an unknown username identically and in about the same time', async () => {
     const post = (username: string, ip: string) =>
-      client.post('/login', { json: { username, password: 'Not-the-password-9!' }, headers: { 'x-forwarded-for': ip } })
-    const gap = await compare(() => post(account.username, '198.51.100.3'), () => post('no_such_person', '198.51.100.4'))
+      client.post('/login', {
+        json: { username, password: 'Not-the-password-9!' },
+        headers: { 'x-forwarded-for': ip },
+      })
+    const gap = await compare(
+      () => post(account.username, '198.51.100.3'),
+      () => post('no_such_person', '198.51.100.4'),
+    )
     expect(gap).toBeLessThan(10)
   }, 120_000)
 })

@@ -22,7 +22,11 @@ describe('login brute-force throttle', () => {
   }
 
   async function passwordHash(server: TestServer, account: Account) {
-    const row = await server.ctx.db.selectFrom('users').select('password_hash').where('id', '=', account.id).executeTakeFirstOrThrow()
+    const row = await server.ctx.db
+      .selectFrom('users')
+      .select('password_hash')
+      .where('id', '=', account.id)
+      .executeTakeFirstOrThrow()
     return row.password_hash
   }
 
@@ -60,7 +64,9 @@ describe('login brute-force throttle', () => {
 
   it('checks at most the per-username quota when many addresses guess one account at once', async () => {
     const { login } = await start({ PASSWORD_HASH_QUEUE: '200' })
-    const burst = await Promise.all(Array.from({ length: 40 }, (_, i) => login('Wrong-password-1!', `198.51.100.${i + 10}`)))
+    const burst = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => login('Wrong-password-1!', `198.51.100.${i + 10}`)),
+    )
     const checked = burst.filter((r) => r.status === 401).length
     expect(checked).toBe(20)
   })
@@ -81,9 +87,13 @@ describe('login brute-force throttle', () => {
   })
 
   it('locks a username attacked from many addresses, refuses the right password meanwhile, and unlocks by itself', async () => {
-    const { server, login, clock, account } = await start({ RATE_LIMIT_LOGIN_USER_FAILURES: '3', RATE_LIMIT_LOGIN_USER_LOCK_SECONDS: '300' })
+    const { server, login, clock, account } = await start({
+      RATE_LIMIT_LOGIN_USER_FAILURES: '3',
+      RATE_LIMIT_LOGIN_USER_LOCK_SECONDS: '300',
+    })
     const before = await passwordHash(server, account)
-    for (let i = 1; i <= 3; i++) expect((await login('Wrong-password-1!', `203.0.113.${i}`)).status).toBe(401)
+    for (let i = 1; i <= 3; i++)
+      expect((await login('Wrong-password-1!', `203.0.113.${i}`)).status).toBe(401)
 
     const locked = await login(account.password, '192.0.2.50')
     expect(locked.status).toBe(429)
@@ -97,7 +107,8 @@ describe('login brute-force throttle', () => {
 
   it('caps failures per client address per day across usernames', async () => {
     const { login, clock, account } = await start({ RATE_LIMIT_LOGIN_IP_FAILURES_PER_DAY: '3' })
-    for (let i = 0; i < 3; i++) expect((await login('Wrong-password-1!', '198.51.100.9', `nobody${i}`)).status).toBe(401)
+    for (let i = 0; i < 3; i++)
+      expect((await login('Wrong-password-1!', '198.51.100.9', `nobody${i}`)).status).toBe(401)
     const capped = await login(account.password, '198.51.100.9')
     expect(capped.status).toBe(429)
     expect(capped.headers.get('ratelimit-policy')).toBe('"login-ip";q=3;w=86400')
@@ -109,19 +120,34 @@ describe('login brute-force throttle', () => {
   it('throttles an unknown username exactly as a real one', async () => {
     const { login } = await start()
     const statuses: number[] = []
-    for (let i = 0; i < 6; i++) statuses.push((await login('Wrong-password-1!', '198.51.100.7', 'no_such_user')).status)
+    for (let i = 0; i < 6; i++)
+      statuses.push((await login('Wrong-password-1!', '198.51.100.7', 'no_such_user')).status)
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429])
   })
 
   it('records refused logins as rate limit events without issuing a session', async () => {
     const { server, login, account } = await start({ RATE_LIMIT_LOGIN_FAILURES: '1' })
     await login('Wrong-password-1!')
-    const sessionsBefore = await server.ctx.db.selectFrom('sessions').select('id').where('user_id', '=', account.id).execute()
+    const sessionsBefore = await server.ctx.db
+      .selectFrom('sessions')
+      .select('id')
+      .where('user_id', '=', account.id)
+      .execute()
     expect((await login(account.password)).status).toBe(429)
-    const sessionsAfter = await server.ctx.db.selectFrom('sessions').select('id').where('user_id', '=', account.id).execute()
+    const sessionsAfter = await server.ctx.db
+      .selectFrom('sessions')
+      .select('id')
+      .where('user_id', '=', account.id)
+      .execute()
     expect(sessionsAfter).toHaveLength(sessionsBefore.length)
     // The event is written by onResponse, just after the client has its answer.
-    const event = await vi.waitFor(() => server.ctx.db.selectFrom('security_events').selectAll().where('type', '=', 'excess_rate_limit_exceeded').executeTakeFirstOrThrow())
+    const event = await vi.waitFor(() =>
+      server.ctx.db
+        .selectFrom('security_events')
+        .selectAll()
+        .where('type', '=', 'excess_rate_limit_exceeded')
+        .executeTakeFirstOrThrow(),
+    )
     expect(event).toMatchObject({ path: '/login', outcome: 'blocked', ip: '198.51.100.7' })
     expect(JSON.parse(event.details)).toEqual({ reason: 'login throttled' })
   })

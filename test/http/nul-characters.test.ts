@@ -18,17 +18,31 @@ describe('NUL characters in input', () => {
     const replies = [
       await client.post('/login', { json: { username: 'boss\u0000', password: 'x' } }),
       await client.post('/token', { form: { username: 'bo\u0000ss', password: 'x' } }),
-      await client.post('/documents', { token: alice.access, json: { title: 'a\u0000b', content: 'c' } }),
-      await client.post('/documents', { token: alice.access, json: { title: 'a', content: 'c\u0000' } }),
+      await client.post('/documents', {
+        token: alice.access,
+        json: { title: 'a\u0000b', content: 'c' },
+      }),
+      await client.post('/documents', {
+        token: alice.access,
+        json: { title: 'a', content: 'c\u0000' },
+      }),
       await client.get('/users/search?q=a%00', { token: alice.access }),
-      await client.post('/users', { json: { username: 'nulname', email: 'nul@example.com', password: 'Xq7!vLp2#Rz-\u0000-mW9' } }),
+      await client.post('/users', {
+        json: { username: 'nulname', email: 'nul@example.com', password: 'Xq7!vLp2#Rz-\u0000-mW9' },
+      }),
     ]
     for (const reply of replies) {
       expect(reply.status, reply.text).toBe(422)
       expect(reply.body.errors[0].message).toBe('must not contain NUL characters')
     }
-    expect(replies[2]!.body.errors).toEqual([{ field: 'title', message: 'must not contain NUL characters' }])
-    const documents = await server.ctx.db.selectFrom('documents').select('id').where('owner_id', '=', alice.id).execute()
+    expect(replies[2]!.body.errors).toEqual([
+      { field: 'title', message: 'must not contain NUL characters' },
+    ])
+    const documents = await server.ctx.db
+      .selectFrom('documents')
+      .select('id')
+      .where('owner_id', '=', alice.id)
+      .execute()
     expect(documents).toEqual([])
   })
 })

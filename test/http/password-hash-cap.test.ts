@@ -24,7 +24,9 @@ describe('password hashing cap', () => {
   it('refuses a login with 503 problem+json and Retry-After while every hashing slot is busy', async () => {
     const busy = server.ctx.hasher.hash('occupying-the-only-slot')
     const identity = newIdentity()
-    const refused = await client.post('/login', { json: { username: identity.username, password: identity.password } })
+    const refused = await client.post('/login', {
+      json: { username: identity.username, password: identity.password },
+    })
     await busy
 
     expect(refused.status).toBe(503)
@@ -36,6 +38,12 @@ describe('password hashing cap', () => {
   it('hashes again once the slot is free', async () => {
     const identity = newIdentity()
     expect((await client.post('/users', { json: identity })).status).toBe(201)
-    expect((await client.post('/login', { json: { username: identity.username, password: identity.password } })).status).toBe(200)
+    expect(
+      (
+        await client.post('/login', {
+          json: { username: identity.username, password: identity.password },
+        })
+      ).status,
+    ).toBe(200)
   })
 })

@@ -11,7 +11,9 @@ const ACCEPTED = { message: 'If the email exists, a reset link has been sent' }
 
 function outbox(server: TestServer): string[] {
   try {
-    return readdirSync(join(server.dataDir, 'outbox')).map((name) => join(server.dataDir, 'outbox', name))
+    return readdirSync(join(server.dataDir, 'outbox')).map((name) =>
+      join(server.dataDir, 'outbox', name),
+    )
   } catch {
     return []
   }
@@ -19,7 +21,9 @@ function outbox(server: TestServer): string[] {
 
 /** The token from a reset mail (quoted-printable text): the link carries it in the fragment. */
 function tokenFrom(mail: string): string {
-  const text = mail.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+  const text = mail
+    .replace(/=\r?\n/g, '')
+    .replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
   const link = /^(http\S+)$/m.exec(text)?.[1]
   expect(link).toBeDefined()
   const url = new URL(link!)
@@ -41,14 +45,21 @@ async function smtpSink() {
       const chunks: Buffer[] = []
       stream.on('data', (c: Buffer) => chunks.push(c))
       stream.on('end', () => {
-        messages.push({ to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString() })
+        messages.push({
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw: Buffer.concat(chunks).toString(),
+        })
         callback()
       })
     },
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const { port } = server.server.address() as { port: number }
-  return { messages, url: `smtp://127.0.0.1:${port}`, close: () => new Promise<void>((r) => server.close(() => r())) }
+  return {
+    messages,
+    url: `smtp://127.0.0.1:${port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  }
 }
 
 describe('password reset', () => {
@@ -61,8 +72,14 @@ describe('password reset', () => {
     cleanups.push(() => server.close())
     return { server, client: new Client(server.url) }
   }
-  async function requestToken(server: TestServer, client: Client, account: Account): Promise<string> {
-    expect((await client.post('/password-reset', { json: { email: account.email } })).status).toBe(202)
+  async function requestToken(
+    server: TestServer,
+    client: Client,
+    account: Account,
+  ): Promise<string> {
+    expect((await client.post('/password-reset', { json: { email: account.email } })).status).toBe(
+      202,
+    )
     await server.ctx.tasks.idle()
     const files = outbox(server).sort()
     return tokenFrom(readFileSync(files.at(-1)!, 'utf8'))
@@ -71,7 +88,9 @@ describe('password reset', () => {
   it('mails a link through a real SMTP server; the token sets a new password and ends every session', async () => {
     const smtp = await smtpSink()
     cleanups.push(smtp.close)
-    const { server, client } = await start({ env: { SMTP_URL: smtp.url, RESET_LINK_BASE: 'https://app.example/reset' } })
+    const { server, client } = await start({
+      env: { SMTP_URL: smtp.url, RESET_LINK_BASE: 'https://app.example/reset' },
+    })
     const account = await signupAndLogin(client)
 
     const asked = await client.post('/password-reset', { json: { email: account.email } })
@@ -80,19 +99,39 @@ describe('password reset', () => {
     await server.ctx.tasks.idle()
     expect(smtp.messages).toHaveLength(1)
     expect(smtp.messages[0]!.to).toEqual([account.email])
-    expect(smtp.messages[0]!.raw.replace(/=\r?\n/g, '')).toContain('https://app.example/reset#token=3D')
+    expect(smtp.messages[0]!.raw.replace(/=\r?\n/g, '')).toContain(
+      'https://app.example/reset#token=3D',
+    )
     expect(outbox(server)).toEqual([])
 
     const token = tokenFrom(smtp.messages[0]!.raw)
-    const confirmed = await client.post('/password-reset/confirm', { json: { token, new_password: NEW_PASSWORD } })
+    const confirmed = await client.post('/password-reset/confirm', {
+      json: { token, new_password: NEW_PASSWORD },
+    })
     expect(confirmed.status).toBe(204)
 
     expect((await client.get('/users/me', { token: account.access })).status).toBe(401)
-    expect((await client.post('/token/refresh', { json: { refresh_token: account.refresh } })).status).toBe(401)
-    expect((await client.post('/login', { json: { username: account.username, password: account.password } })).status).toBe(401)
-    expect((await client.post('/login', { json: { username: account.username, password: NEW_PASSWORD } })).status).toBe(200)
+    expect(
+      (await client.post('/token/refresh', { json: { refresh_token: account.refresh } })).status,
+    ).toBe(401)
+    expect(
+      (
+        await client.post('/login', {
+          json: { username: account.username, password: account.password },
+        })
+      ).status,
+    ).toBe(401)
+    expect(
+      (
+        await client.post('/login', {
+          json: { username: account.username, password: NEW_PASSWORD },
+        })
+      ).status,
+    ).toBe(200)
 
-    const types = (await server.ctx.db.selectFrom('security_events').select('type').execute()).map((e) => e.type)
+    const types = (await server.ctx.db.selectFrom('security_events').select('type').execute()).map(
+      (e) => e.type,
+    )
     expect(types).toContain('authn_password_reset_requested')
     expect(types).toContain('authn_password_reset')
   })
@@ -105,14 +144,25 @@ describe('password reset', () => {
     expect(file).toMatch(/\.eml$/)
     expect(statSync(file!).mode & 0o777).toBe(0o600)
     expect(readFileSync(file!, 'utf8')).toMatch(new RegExp(`^To: ${account.email}$`, 'm'))
-    expect((await client.post('/password-reset/confirm', { json: { token, new_password: NEW_PASSWORD } })).status).toBe(204)
+    expect(
+      (
+        await client.post('/password-reset/confirm', {
+          json: { token, new_password: NEW_PASSWORD },
+        })
+      ).status,
+    ).toBe(204)
   })
 
   it('mails one address at most the hourly cap however many client addresses ask', async () => {
-    const { server, client } = await start({ env: { TRUST_PROXY: '127.0.0.1', RATE_LIMIT_RESET_MAILS_PER_HOUR: '3' } })
+    const { server, client } = await start({
+      env: { TRUST_PROXY: '127.0.0.1', RATE_LIMIT_RESET_MAILS_PER_HOUR: '3' },
+    })
     const account = await signupAndLogin(client)
     for (let i = 0; i < 6; i++) {
-      const asked = await client.post('/password-reset', { json: { email: account.email }, headers: { 'x-forwarded-for': `203.0.113.${i + 1}` } })
+      const asked = await client.post('/password-reset', {
+        json: { email: account.email },
+        headers: { 'x-forwarded-for': `203.0.113.${i + 1}` },
+      })
       expect(asked.status).toBe(202)
       expect(asked.body).toEqual(ACCEPTED)
       await server.ctx.tasks.idle()
@@ -123,11 +173,26 @@ describe('password reset', () => {
   it('issues no token when the address changed between the lookup and the issue (the old mailbox gets nothing)', async () => {
     const { server, client } = await start()
     const account = await signupAndLogin(client)
-    const moved = await client.patch(`/users/${account.id}`, { token: account.access, json: { email: `moved_${account.email}`, current_password: account.password } })
+    const moved = await client.patch(`/users/${account.id}`, {
+      token: account.access,
+      json: { email: `moved_${account.email}`, current_password: account.password },
+    })
     expect(moved.status).toBe(200)
-    const to = await replaceResetToken(server.ctx.db, server.ctx.dialect, account.id, account.email.toLowerCase(), 'stale-lookup-hash', Date.now(), 60_000)
+    const to = await replaceResetToken(
+      server.ctx.db,
+      server.ctx.dialect,
+      account.id,
+      account.email.toLowerCase(),
+      'stale-lookup-hash',
+      Date.now(),
+      60_000,
+    )
     expect(to).toBeUndefined()
-    const tokens = await server.ctx.db.selectFrom('password_reset_tokens').select('id').where('user_id', '=', account.id).execute()
+    const tokens = await server.ctx.db
+      .selectFrom('password_reset_tokens')
+      .select('id')
+      .where('user_id', '=', account.id)
+      .execute()
     expect(tokens).toEqual([])
   })
 
@@ -143,7 +208,10 @@ describe('password reset', () => {
       const login = await client.post('/login', { json: { username: account.username, password } })
       const [confirm, patch] = await Promise.all([
         client.post('/password-reset/confirm', { json: { token, new_password: next } }),
-        client.patch(`/users/${account.id}`, { token: login.body.access_token, json: { email: nextEmail, current_password: password } }),
+        client.patch(`/users/${account.id}`, {
+          token: login.body.access_token,
+          json: { email: nextEmail, current_password: password },
+        }),
       ])
       expect(confirm.status, confirm.text).not.toBe(500)
       expect(patch.status, patch.text).not.toBe(500)
@@ -167,13 +235,33 @@ describe('password reset', () => {
     const { server, client } = await start()
     const account = await signupAndLogin(client)
     const token = await requestToken(server, client, account)
-    expect((await client.post('/password-reset/confirm', { json: { token, new_password: NEW_PASSWORD } })).status).toBe(204)
-    const again = await client.post('/password-reset/confirm', { json: { token, new_password: 'Another!Horse-Battery-78' } })
+    expect(
+      (
+        await client.post('/password-reset/confirm', {
+          json: { token, new_password: NEW_PASSWORD },
+        })
+      ).status,
+    ).toBe(204)
+    const again = await client.post('/password-reset/confirm', {
+      json: { token, new_password: 'Another!Horse-Battery-78' },
+    })
     expect(again.status).toBe(400)
     expect(again.body.type).toBe('urn:rampart:problem:reset-invalid-token')
-    expect((await client.post('/login', { json: { username: account.username, password: NEW_PASSWORD } })).status).toBe(200)
-    const failures = await server.ctx.db.selectFrom('security_events').select('details').where('type', '=', 'authn_password_reset_fail').execute()
-    expect(failures.map((f) => (JSON.parse(f.details) as { reason: string }).reason)).toEqual(['token already used'])
+    expect(
+      (
+        await client.post('/login', {
+          json: { username: account.username, password: NEW_PASSWORD },
+        })
+      ).status,
+    ).toBe(200)
+    const failures = await server.ctx.db
+      .selectFrom('security_events')
+      .select('details')
+      .where('type', '=', 'authn_password_reset_fail')
+      .execute()
+    expect(failures.map((f) => (JSON.parse(f.details) as { reason: string }).reason)).toEqual([
+      'token already used',
+    ])
   })
 
   it('refuses a token after 30 minutes and leaves the password unchanged', async () => {
@@ -182,9 +270,17 @@ describe('password reset', () => {
     const account = await signupAndLogin(client)
     const token = await requestToken(server, client, account)
     clock.advance(30 * 60 * 1000)
-    const late = await client.post('/password-reset/confirm', { json: { token, new_password: NEW_PASSWORD } })
+    const late = await client.post('/password-reset/confirm', {
+      json: { token, new_password: NEW_PASSWORD },
+    })
     expect(late.status).toBe(400)
-    expect((await client.post('/login', { json: { username: account.username, password: account.password } })).status).toBe(200)
+    expect(
+      (
+        await client.post('/login', {
+          json: { username: account.username, password: account.password },
+        })
+      ).status,
+    ).toBe(200)
   })
 
   it('voids an older token when a newer one is requested', async () => {
@@ -193,26 +289,50 @@ describe('password reset', () => {
     const first = await requestToken(server, client, account)
     const second = await requestToken(server, client, account)
     expect(second).not.toBe(first)
-    expect((await client.post('/password-reset/confirm', { json: { token: first, new_password: NEW_PASSWORD } })).status).toBe(400)
-    expect((await client.post('/password-reset/confirm', { json: { token: second, new_password: NEW_PASSWORD } })).status).toBe(204)
+    expect(
+      (
+        await client.post('/password-reset/confirm', {
+          json: { token: first, new_password: NEW_PASSWORD },
+        })
+      ).status,
+    ).toBe(400)
+    expect(
+      (
+        await client.post('/password-reset/confirm', {
+          json: { token: second, new_password: NEW_PASSWORD },
+        })
+      ).status,
+    ).toBe(204)
   })
 
   it('applies the password policy and keeps the token usable after a refused password', async () => {
     const { server, client } = await start()
     const account = await signupAndLogin(client)
     const token = await requestToken(server, client, account)
-    const weak = await client.post('/password-reset/confirm', { json: { token, new_password: 'password1234' } })
+    const weak = await client.post('/password-reset/confirm', {
+      json: { token, new_password: 'password1234' },
+    })
     expect(weak.status).toBe(422)
     expect(weak.body.errors[0].field).toBe('new_password')
     expect((await client.get('/users/me', { token: account.access })).status).toBe(200)
-    expect((await client.post('/password-reset/confirm', { json: { token, new_password: NEW_PASSWORD } })).status).toBe(204)
+    expect(
+      (
+        await client.post('/password-reset/confirm', {
+          json: { token, new_password: NEW_PASSWORD },
+        })
+      ).status,
+    ).toBe(204)
   })
 
   it('answers 422 for missing or malformed fields and changes nothing', async () => {
     const { server, client } = await start()
     expect((await client.post('/password-reset', { json: {} })).status).toBe(422)
-    expect((await client.post('/password-reset', { json: { email: 'not-an-address' } })).status).toBe(422)
-    expect((await client.post('/password-reset', { json: { email: 'a@example.com', extra: 1 } })).status).toBe(422)
+    expect(
+      (await client.post('/password-reset', { json: { email: 'not-an-address' } })).status,
+    ).toBe(422)
+    expect(
+      (await client.post('/password-reset', { json: { email: 'a@example.com', extra: 1 } })).status,
+    ).toBe(422)
     const bad = await client.post('/password-reset/confirm', { json: { token: 'abc' } })
     expect(bad.status).toBe(422)
     expect(bad.body.errors).toEqual([{ field: 'new_password', message: 'is required' }])

@@ -8,7 +8,13 @@ import { startTestServer, type TestServer } from '../helpers/server.js'
 function isOwaspArgon2id(hash: string): boolean {
   const [, algorithm, version, params] = hash.split('$')
   const fields = Object.fromEntries((params ?? '').split(',').map((kv) => kv.split('=')))
-  return algorithm === 'argon2id' && version === 'v=19' && fields.m === '19456' && fields.t === '2' && fields.p === '1'
+  return (
+    algorithm === 'argon2id' &&
+    version === 'v=19' &&
+    fields.m === '19456' &&
+    fields.t === '2' &&
+    fields.p === '1'
+  )
 }
 
 describe('password storage', () => {
@@ -20,9 +26,18 @@ describe('password storage', () => {
   })
   afterAll(() => server.close())
 
-  const hashOf = async (id: string) => (await server.ctx.db.selectFrom('users').select('password_hash').where('id', '=', id).executeTakeFirstOrThrow()).password_hash
-  const setHash = (id: string, hash: string) => server.ctx.db.updateTable('users').set({ password_hash: hash }).where('id', '=', id).execute()
-  const login = (username: string, password: string) => client.post('/login', { json: { username, password } })
+  const hashOf = async (id: string) =>
+    (
+      await server.ctx.db
+        .selectFrom('users')
+        .select('password_hash')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow()
+    ).password_hash
+  const setHash = (id: string, hash: string) =>
+    server.ctx.db.updateTable('users').set({ password_hash: hash }).where('id', '=', id).execute()
+  const login = (username: string, password: string) =>
+    client.post('/login', { json: { username, password } })
 
   it('stores Argon2id with m=19456, t=2, p=1 and never the password', async () => {
     const alice = await signupAndLogin(client, 'argon')
@@ -47,13 +62,23 @@ describe('password storage', () => {
     expect(isOwaspArgon2id(rehashed)).toBe(true)
     expect(await argon2.verify(rehashed, alice.password)).toBe(true)
     expect((await login(alice.username, alice.password)).status).toBe(200)
-    const events = await server.ctx.db.selectFrom('security_events').select('type').where('user_id', '=', alice.id).where('type', '=', 'authn_login_rehash').execute()
+    const events = await server.ctx.db
+      .selectFrom('security_events')
+      .select('type')
+      .where('user_id', '=', alice.id)
+      .where('type', '=', 'authn_login_rehash')
+      .execute()
     expect(events).toHaveLength(1)
   })
 
   it('an Argon2 hash with weaker parameters is rehashed at the next successful login only', async () => {
     const alice = await signupAndLogin(client, 'weak')
-    const weak = await argon2.hash(alice.password, { type: argon2.argon2id, memoryCost: 8192, timeCost: 1, parallelism: 1 })
+    const weak = await argon2.hash(alice.password, {
+      type: argon2.argon2id,
+      memoryCost: 8192,
+      timeCost: 1,
+      parallelism: 1,
+    })
     await setHash(alice.id, weak)
     expect((await login(alice.username, 'Wr0ng!password-zz')).status).toBe(401)
     expect(await hashOf(alice.id)).toBe(weak)
@@ -63,7 +88,15 @@ describe('password storage', () => {
 
   it('an argon2i hash is upgraded to argon2id', async () => {
     const alice = await signupAndLogin(client, 'argon2i')
-    await setHash(alice.id, await argon2.hash(alice.password, { type: argon2.argon2i, memoryCost: 19456, timeCost: 2, parallelism: 1 }))
+    await setHash(
+      alice.id,
+      await argon2.hash(alice.password, {
+        type: argon2.argon2i,
+        memoryCost: 19456,
+        timeCost: 2,
+        parallelism: 1,
+      }),
+    )
     expect((await login(alice.username, alice.password)).status).toBe(200)
     expect(isOwaspArgon2id(await hashOf(alice.id))).toBe(true)
   })

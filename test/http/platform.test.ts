@@ -8,13 +8,24 @@ import { openDatabase } from '../../src/db/database.js'
 import { migrateToLatest } from '../../src/db/migrate.js'
 import { PUBLIC, role } from '../../src/security/access.js'
 import { Client, accountWithRoles, signupAndLogin } from '../helpers/client.js'
-import { freshDatabaseUrl, roleSetter, startTestServer, testSecretEnv, type TestServer } from '../helpers/server.js'
+import {
+  freshDatabaseUrl,
+  roleSetter,
+  startTestServer,
+  testSecretEnv,
+  type TestServer,
+} from '../helpers/server.js'
 
 describe('deny by default', () => {
   async function appWith(register: (app: Awaited<ReturnType<typeof buildApp>>['app']) => void) {
     const dataDir = mkdtempSync(join(tmpdir(), 'rampart-policy-'))
     const database = await freshDatabaseUrl(dataDir)
-    const config = loadConfig({ NODE_ENV: 'test', DATA_DIR: dataDir, DATABASE_URL: database.url, ...testSecretEnv() })
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      DATA_DIR: dataDir,
+      DATABASE_URL: database.url,
+      ...testSecretEnv(),
+    })
     const handle = openDatabase(config.databaseUrl)
     await migrateToLatest(handle.db, handle.dialect)
     const { app } = await buildApp(config, { database: handle })
@@ -40,7 +51,9 @@ describe('deny by default', () => {
   })
 
   it('refuses a route whose policy is malformed', async () => {
-    const built = await appWith((app) => app.get('/odd', { config: { policy: { role: 'superuser' } as never } }, () => ({})))
+    const built = await appWith((app) =>
+      app.get('/odd', { config: { policy: { role: 'superuser' } as never } }, () => ({})),
+    )
     try {
       await expect(built.app.ready()).rejects.toThrow(/declares no access policy/)
     } finally {
@@ -49,7 +62,9 @@ describe('deny by default', () => {
   })
 
   it('refuses a route without a policy inside a plugin', async () => {
-    const built = await appWith((app) => void app.register(async (child) => void child.post('/inner', () => ({}))))
+    const built = await appWith(
+      (app) => void app.register(async (child) => void child.post('/inner', () => ({}))),
+    )
     try {
       await expect(built.app.ready()).rejects.toThrow(/POST \/inner declares no access policy/)
     } finally {
@@ -85,7 +100,11 @@ describe('roles', () => {
     const user = await signupAndLogin(client, 'plain')
     const viewer = await accountWithRoles(client, roleSetter(server), ['viewer'], 'look')
     const admin = await accountWithRoles(client, roleSetter(server), ['admin'], 'chief')
-    for (const path of ['/admin/users', '/admin/security-events', '/admin/security-events/verify']) {
+    for (const path of [
+      '/admin/users',
+      '/admin/security-events',
+      '/admin/security-events/verify',
+    ]) {
       expect((await client.get(path, { token: user.access })).status, path).toBe(403)
       expect((await client.get(path, { token: viewer.access })).status, path).toBe(403)
       expect((await client.get(path, { token: admin.access })).status, path).toBe(200)
@@ -94,7 +113,10 @@ describe('roles', () => {
 
   it('an admin passes user and viewer routes (admin includes user includes viewer)', async () => {
     const admin = await accountWithRoles(client, roleSetter(server), ['admin'], 'super')
-    expect((await client.post('/documents', { token: admin.access, json: { title: 't', content: 'c' } })).status).toBe(201)
+    expect(
+      (await client.post('/documents', { token: admin.access, json: { title: 't', content: 'c' } }))
+        .status,
+    ).toBe(201)
     expect((await client.get('/users/search?q=abc', { token: admin.access })).status).toBe(200)
     expect((await client.get('/documents', { token: admin.access })).status).toBe(200)
   })
@@ -103,7 +125,14 @@ describe('roles', () => {
     const viewer = await accountWithRoles(client, roleSetter(server), ['viewer'], 'ro')
     expect((await client.get('/documents', { token: viewer.access })).status).toBe(200)
     expect((await client.get('/users/me', { token: viewer.access })).status).toBe(200)
-    expect((await client.post('/documents', { token: viewer.access, json: { title: 't', content: 'c' } })).status).toBe(403)
+    expect(
+      (
+        await client.post('/documents', {
+          token: viewer.access,
+          json: { title: 't', content: 'c' },
+        })
+      ).status,
+    ).toBe(403)
   })
 
   it('unknown roles stored in the database grant nothing', async () => {
@@ -138,15 +167,34 @@ describe('health, readiness and docs', () => {
       const reply = await client.get('/openapi.json')
       expect(reply.status).toBe(200)
       expect(reply.body.openapi).toMatch(/^3\.1/)
-      const listed = Object.entries(reply.body.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+      const listed = Object.entries(
+        reply.body.paths as Record<string, Record<string, unknown>>,
+      ).flatMap(([path, ops]) =>
         Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`),
       )
       const expected = [
-        'POST /users', 'GET /users/me', 'GET /users/{id}', 'PATCH /users/{id}', 'GET /users/search', 'GET /admin/users',
-        'POST /token', 'POST /login', 'POST /token/refresh', 'POST /logout', 'POST /logout/all',
-        'POST /documents', 'GET /documents', 'GET /documents/{id}', 'PATCH /documents/{id}', 'DELETE /documents/{id}',
-        'PUT /documents/{id}/shares/{user_id}', 'DELETE /documents/{id}/shares/{user_id}',
-        'GET /admin/security-events', 'GET /admin/security-events/verify', 'GET /health', 'GET /ready',
+        'POST /users',
+        'GET /users/me',
+        'GET /users/{id}',
+        'PATCH /users/{id}',
+        'GET /users/search',
+        'GET /admin/users',
+        'POST /token',
+        'POST /login',
+        'POST /token/refresh',
+        'POST /logout',
+        'POST /logout/all',
+        'POST /documents',
+        'GET /documents',
+        'GET /documents/{id}',
+        'PATCH /documents/{id}',
+        'DELETE /documents/{id}',
+        'PUT /documents/{id}/shares/{user_id}',
+        'DELETE /documents/{id}/shares/{user_id}',
+        'GET /admin/security-events',
+        'GET /admin/security-events/verify',
+        'GET /health',
+        'GET /ready',
       ]
       for (const route of expected) expect(listed, route).toContain(route)
       const docs = await client.get('/docs')
@@ -159,7 +207,9 @@ describe('health, readiness and docs', () => {
   })
 
   it('in production /openapi.json and /docs refuse anonymous callers and open to an admin', async () => {
-    const server = await startTestServer({ env: { NODE_ENV: 'production', TRUST_PROXY: '127.0.0.1' } })
+    const server = await startTestServer({
+      env: { NODE_ENV: 'production', TRUST_PROXY: '127.0.0.1' },
+    })
     const client = new Client(server.url)
     try {
       for (const path of ['/openapi.json', '/docs', '/docs/', '/docs/json']) {

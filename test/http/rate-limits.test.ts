@@ -3,7 +3,12 @@ import { Client, signupAndLogin } from '../helpers/client.js'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ManualClock, freshDatabaseUrl, startTestServer, type TestServer } from '../helpers/server.js'
+import {
+  ManualClock,
+  freshDatabaseUrl,
+  startTestServer,
+  type TestServer,
+} from '../helpers/server.js'
 
 // Whole hours, so every window in these tests starts with the clock.
 const HOUR_START = Math.floor(Date.now() / 3_600_000) * 3_600_000 + 1000
@@ -33,11 +38,17 @@ describe('request limits', () => {
     expect(sixth.headers.get('ratelimit-policy')).toBe('"reset";q=5;w=3600')
     expect(sixth.headers.get('ratelimit')).toMatch(/^"reset";r=0;t=\d+$/)
     // Another address is counted on its own.
-    expect((await client.post('/password-reset', { json: { email: 'other@example.com' } })).status).toBe(202)
+    expect(
+      (await client.post('/password-reset', { json: { email: 'other@example.com' } })).status,
+    ).toBe(202)
 
     // The event is written by onResponse, just after the client has its answer.
     await vi.waitFor(async () => {
-      const events = await server.ctx.db.selectFrom('security_events').select(['type', 'path']).where('type', '=', 'excess_rate_limit_exceeded').execute()
+      const events = await server.ctx.db
+        .selectFrom('security_events')
+        .select(['type', 'path'])
+        .where('type', '=', 'excess_rate_limit_exceeded')
+        .execute()
       expect(events).toEqual([{ type: 'excess_rate_limit_exceeded', path: '/password-reset' }])
     })
   })
@@ -49,11 +60,17 @@ describe('request limits', () => {
     const env = { RATE_LIMIT_RESET_PER_HOUR: '1' }
     try {
       const first = await startTestServer({ env, clock, databaseUrl: database.url })
-      expect((await new Client(first.url).post('/password-reset', { json: { email: 'a@example.com' } })).status).toBe(202)
+      expect(
+        (await new Client(first.url).post('/password-reset', { json: { email: 'a@example.com' } }))
+          .status,
+      ).toBe(202)
       await first.close()
       const second = await startTestServer({ env, clock, databaseUrl: database.url })
       servers.push(second)
-      expect((await new Client(second.url).post('/password-reset', { json: { email: 'a@example.com' } })).status).toBe(429)
+      expect(
+        (await new Client(second.url).post('/password-reset', { json: { email: 'a@example.com' } }))
+          .status,
+      ).toBe(429)
     } finally {
       await database.drop()
       rmSync(dir, { recursive: true, force: true })
@@ -73,10 +90,20 @@ describe('request limits', () => {
     const { server, client } = await start({ RATE_LIMIT_SIGNUP_PER_HOUR: '2' })
     await signupAndLogin(client)
     await signupAndLogin(client)
-    const third = await client.post('/users', { json: { username: 'thirduser', email: 'third@example.com', password: 'Xq7!vLp2#Rz-mW9-third' } })
+    const third = await client.post('/users', {
+      json: {
+        username: 'thirduser',
+        email: 'third@example.com',
+        password: 'Xq7!vLp2#Rz-mW9-third',
+      },
+    })
     expect(third.status).toBe(429)
     expect(third.headers.get('retry-after')).not.toBeNull()
-    const row = await server.ctx.db.selectFrom('users').select('id').where('username_lower', '=', 'thirduser').executeTakeFirst()
+    const row = await server.ctx.db
+      .selectFrom('users')
+      .select('id')
+      .where('username_lower', '=', 'thirduser')
+      .executeTakeFirst()
     expect(row).toBeUndefined()
   })
 
@@ -85,7 +112,10 @@ describe('request limits', () => {
     const account = await signupAndLogin(client)
     const first = await client.post('/token/refresh', { json: { refresh_token: account.refresh } })
     expect(first.status).toBe(200)
-    expect((await client.post('/token/refresh', { json: { refresh_token: first.body.refresh_token } })).status).toBe(200)
+    expect(
+      (await client.post('/token/refresh', { json: { refresh_token: first.body.refresh_token } }))
+        .status,
+    ).toBe(200)
     const third = await client.post('/token/refresh', { json: { refresh_token: 'whatever' } })
     expect(third.status).toBe(429)
     expect(third.headers.get('ratelimit-policy')).toBe('"refresh";q=2;w=60')
@@ -118,7 +148,8 @@ describe('request limits', () => {
   it('keys on the peer address when a forged X-Forwarded-For comes from an untrusted peer', async () => {
     const { client } = await start({ RATE_LIMIT_RESET_PER_HOUR: '2' })
     const email = 'someone@example.com'
-    const from = (ip: string) => client.post('/password-reset', { json: { email }, headers: { 'x-forwarded-for': ip } })
+    const from = (ip: string) =>
+      client.post('/password-reset', { json: { email }, headers: { 'x-forwarded-for': ip } })
     expect((await from('203.0.113.1')).status).toBe(202)
     expect((await from('203.0.113.2')).status).toBe(202)
     expect((await from('203.0.113.3')).status).toBe(429)
@@ -127,7 +158,8 @@ describe('request limits', () => {
   it('keys on the forwarded client address behind a trusted proxy, IPv6 clients by their /64', async () => {
     const { client } = await start({ RATE_LIMIT_RESET_PER_HOUR: '1', TRUST_PROXY: '127.0.0.1' })
     const email = 'someone@example.com'
-    const from = (ip: string) => client.post('/password-reset', { json: { email }, headers: { 'x-forwarded-for': ip } })
+    const from = (ip: string) =>
+      client.post('/password-reset', { json: { email }, headers: { 'x-forwarded-for': ip } })
     expect((await from('203.0.113.1')).status).toBe(202)
     expect((await from('203.0.113.1')).status).toBe(429)
     expect((await from('203.0.113.2')).status).toBe(202)

@@ -36,7 +36,11 @@ describe('limits kept in Redis', () => {
 
   async function pair(env: Record<string, string>) {
     const clock = new ManualClock(HOUR_START)
-    const shared = { REDIS_URL, REDIS_KEY_PREFIX: prefix + randomBytes(4).toString('hex') + ':', ...env }
+    const shared = {
+      REDIS_URL,
+      REDIS_KEY_PREFIX: prefix + randomBytes(4).toString('hex') + ':',
+      ...env,
+    }
     const a = await startTestServer({ env: shared, clock })
     const b = await startTestServer({ env: shared, clock })
     servers.push(a, b)
@@ -47,7 +51,8 @@ describe('limits kept in Redis', () => {
     const [a, b] = await pair({})
     const email = 'someone@example.com'
     const statuses: number[] = []
-    for (const client of [a, b, a, b, a, b]) statuses.push((await client.post('/password-reset', { json: { email } })).status)
+    for (const client of [a, b, a, b, a, b])
+      statuses.push((await client.post('/password-reset', { json: { email } })).status)
     expect(statuses).toEqual([202, 202, 202, 202, 202, 429])
   })
 
@@ -55,7 +60,8 @@ describe('limits kept in Redis', () => {
     const [a, b] = await pair({ RATE_LIMIT_LOGIN_FAILURES: '3' })
     const identity = newIdentity()
     expect((await a.post('/users', { json: identity })).status).toBe(201)
-    const attempt = (client: Client, password: string) => client.post('/login', { json: { username: identity.username, password } })
+    const attempt = (client: Client, password: string) =>
+      client.post('/login', { json: { username: identity.username, password } })
     expect((await attempt(a, 'Wrong-password-1!')).status).toBe(401)
     expect((await attempt(b, 'Wrong-password-1!')).status).toBe(401)
     expect((await attempt(a, 'Wrong-password-1!')).status).toBe(401)
@@ -78,8 +84,9 @@ describe('limits kept in Redis', () => {
     // autocannon opens many connections at once, so both instances answer a burst in parallel.
     const burst = (client: Client) =>
       new Promise<number>((resolve, reject) => {
-        autocannon({ url: `${client.base}/health`, connections: 100, amount: 700 }, (error: Error | null, result) =>
-          error ? reject(error) : resolve(result['2xx']),
+        autocannon(
+          { url: `${client.base}/health`, connections: 100, amount: 700 },
+          (error: Error | null, result) => (error ? reject(error) : resolve(result['2xx'])),
         )
       })
     const counts = await Promise.all([burst(a), burst(b)])
@@ -99,7 +106,14 @@ describe('limits kept in Redis', () => {
     let client: Client
     let redis: Redis
     beforeAll(async () => {
-      redis = new Redis({ host: '127.0.0.1', port: await closedPort(), lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 200 })
+      redis = new Redis({
+        host: '127.0.0.1',
+        port: await closedPort(),
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        retryStrategy: () => 200,
+      })
       redis.on('error', () => undefined)
       await redis.connect().catch(() => undefined)
       server = await startTestServer({ deps: { redis } })
@@ -111,15 +125,22 @@ describe('limits kept in Redis', () => {
     })
 
     it('refuses logins with 503 problem+json and Retry-After instead of letting guesses through', async () => {
-      const reply = await client.post('/login', { json: { username: 'someone', password: 'Whatever-123!' } })
+      const reply = await client.post('/login', {
+        json: { username: 'someone', password: 'Whatever-123!' },
+      })
       expect(reply.status).toBe(503)
       expect(reply.headers.get('content-type')).toMatch(/^application\/problem\+json/)
-      expect(reply.body).toMatchObject({ status: 503, type: 'urn:rampart:problem:rate-limit-unavailable' })
+      expect(reply.body).toMatchObject({
+        status: 503,
+        type: 'urn:rampart:problem:rate-limit-unavailable',
+      })
       expect(reply.headers.get('retry-after')).toBe('30')
     })
 
     it('refuses reset requests and signups with 503 and sends or creates nothing', async () => {
-      expect((await client.post('/password-reset', { json: { email: 'a@example.com' } })).status).toBe(503)
+      expect(
+        (await client.post('/password-reset', { json: { email: 'a@example.com' } })).status,
+      ).toBe(503)
       const identity = newIdentity()
       expect((await client.post('/users', { json: identity })).status).toBe(503)
       await server.ctx.tasks.idle()

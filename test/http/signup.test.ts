@@ -11,7 +11,15 @@ describe('signup validation', () => {
   })
   afterAll(() => server.close())
 
-  const userCount = async () => Number((await server.ctx.db.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+  const userCount = async () =>
+    Number(
+      (
+        await server.ctx.db
+          .selectFrom('users')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    )
 
   async function expectRefused(body: unknown, field: string) {
     const before = await userCount()
@@ -27,7 +35,16 @@ describe('signup validation', () => {
     const id = newIdentity('ok')
     const reply = await client.post('/users', { json: { ...id, phone: '+14155550123' } })
     expect(reply.status).toBe(201)
-    expect(Object.keys(reply.body).sort()).toEqual(['created_at', 'email', 'id', 'is_active', 'mfa_enabled', 'phone', 'roles', 'username'])
+    expect(Object.keys(reply.body).sort()).toEqual([
+      'created_at',
+      'email',
+      'id',
+      'is_active',
+      'mfa_enabled',
+      'phone',
+      'roles',
+      'username',
+    ])
     expect(reply.body.roles).toEqual(['user'])
     expect(reply.body.is_active).toBe(true)
     expect(reply.body.phone).toBe('+14155550123')
@@ -48,23 +65,34 @@ describe('signup validation', () => {
   })
 
   it('accepts usernames of exactly 3 and 50 allowed characters', async () => {
-    for (const username of [`a_${Math.random().toString(36).slice(2, 3)}`, `U${'x'.repeat(41)}${Math.random().toString(36).slice(2, 10).padEnd(8, '0')}`]) {
+    for (const username of [
+      `a_${Math.random().toString(36).slice(2, 3)}`,
+      `U${'x'.repeat(41)}${Math.random().toString(36).slice(2, 10).padEnd(8, '0')}`,
+    ]) {
       expect(username.length === 3 || username.length === 50).toBe(true)
       const reply = await client.post('/users', { json: { ...newIdentity(), username } })
       expect(reply.status, reply.text).toBe(201)
     }
   })
 
-  it.each(['admin', 'ADMIN', 'Root', 'sYsTeM', 'Administrator'])('refuses the reserved username %s', async (username) => {
-    const reply = await expectRefused({ ...newIdentity(), username }, 'username')
-    expect(reply.body.errors.find((e: { field: string }) => e.field === 'username').message).toMatch(/reserved/)
-  })
+  it.each(['admin', 'ADMIN', 'Root', 'sYsTeM', 'Administrator'])(
+    'refuses the reserved username %s',
+    async (username) => {
+      const reply = await expectRefused({ ...newIdentity(), username }, 'username')
+      expect(
+        reply.body.errors.find((e: { field: string }) => e.field === 'username').message,
+      ).toMatch(/reserved/)
+    },
+  )
 
   it.each([
     ['no at sign', 'user.example.com'],
     ['no domain', 'user@'],
     ['spaces', 'us er@example.com'],
-    ['over 254 characters', `${'a'.repeat(64)}@${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}.com`],
+    [
+      'over 254 characters',
+      `${'a'.repeat(64)}@${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(63)}.com`,
+    ],
   ])('refuses an email with %s', async (_label, email) => {
     await expectRefused({ ...newIdentity(), email }, 'email')
   })
@@ -75,7 +103,11 @@ describe('signup validation', () => {
     const reply = await client.post('/users', { json: { ...id, email } })
     expect(reply.status).toBe(201)
     expect(reply.body.email).toBe(`${id.username}MiXed@example.com`)
-    const row = await server.ctx.db.selectFrom('users').select('email').where('id', '=', reply.body.id).executeTakeFirstOrThrow()
+    const row = await server.ctx.db
+      .selectFrom('users')
+      .select('email')
+      .where('id', '=', reply.body.id)
+      .executeTakeFirstOrThrow()
     expect(row.email).toBe(`${id.username}MiXed@example.com`)
   })
 
@@ -101,7 +133,10 @@ describe('signup validation', () => {
 
   it('refuses a password that contains the email local part', async () => {
     const id = newIdentity('pw')
-    await expectRefused({ ...id, email: `mailbox77@example.com`, password: 'Q9!xMailBox77zz' }, 'password')
+    await expectRefused(
+      { ...id, email: `mailbox77@example.com`, password: 'Q9!xMailBox77zz' },
+      'password',
+    )
   })
 
   it('refuses a password missing an uppercase letter, a digit or a special character by default', async () => {
@@ -111,27 +146,42 @@ describe('signup validation', () => {
   })
 
   it('names every bad field in one 422', async () => {
-    const reply = await client.post('/users', { json: { username: 'x', email: 'nope', password: 'short', phone: '0123' } })
+    const reply = await client.post('/users', {
+      json: { username: 'x', email: 'nope', password: 'short', phone: '0123' },
+    })
     expect(reply.status).toBe(422)
     const fields = reply.body.errors.map((e: { field: string }) => e.field).sort()
     expect(fields).toEqual(['email', 'password', 'phone', 'username'])
   })
 
   it('names the rule-based and schema failures together', async () => {
-    const reply = await client.post('/users', { json: { username: 'root', email: 'bad', password: 'password1234' } })
+    const reply = await client.post('/users', {
+      json: { username: 'root', email: 'bad', password: 'password1234' },
+    })
     expect(reply.status).toBe(422)
-    expect(reply.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['email', 'password', 'username'])
+    expect(reply.body.errors.map((e: { field: string }) => e.field).sort()).toEqual([
+      'email',
+      'password',
+      'username',
+    ])
   })
 
   it('lists each missing field', async () => {
     const reply = await client.post('/users', { json: {} })
     expect(reply.status).toBe(422)
-    expect(reply.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['email', 'password', 'username'])
+    expect(reply.body.errors.map((e: { field: string }) => e.field).sort()).toEqual([
+      'email',
+      'password',
+      'username',
+    ])
   })
 
-  it.each(['12345', '+0123456789', '+1', '+1234567890123456', '14155550123', '+1 415 555 0123'])('refuses the phone %s', async (phone) => {
-    await expectRefused({ ...newIdentity(), phone }, 'phone')
-  })
+  it.each(['12345', '+0123456789', '+1', '+1234567890123456', '14155550123', '+1 415 555 0123'])(
+    'refuses the phone %s',
+    async (phone) => {
+      await expectRefused({ ...newIdentity(), phone }, 'phone')
+    },
+  )
 
   it.each(['+12', '+123456789012345'])('accepts the E.164 phone %s', async (phone) => {
     const reply = await client.post('/users', { json: { ...newIdentity(), phone } })
@@ -145,20 +195,30 @@ describe('signup validation', () => {
     ['national_id', '123'],
   ])('refuses the extra field %s and creates nothing', async (field, value) => {
     const reply = await expectRefused({ ...newIdentity(), [field]: value }, field)
-    expect(reply.body.errors.find((e: { field: string }) => e.field === field).message).toMatch(/not an allowed field/)
+    expect(reply.body.errors.find((e: { field: string }) => e.field === field).message).toMatch(
+      /not an allowed field/,
+    )
   })
 
   it('answers a taken username and a taken email with one identical 409', async () => {
     const first = newIdentity('dup')
     expect((await client.post('/users', { json: first })).status).toBe(201)
-    const sameName = await client.post('/users', { json: { ...newIdentity(), username: first.username.toUpperCase() } })
-    const sameEmail = await client.post('/users', { json: { ...newIdentity(), email: first.email.replace('example.com', 'EXAMPLE.com') } })
+    const sameName = await client.post('/users', {
+      json: { ...newIdentity(), username: first.username.toUpperCase() },
+    })
+    const sameEmail = await client.post('/users', {
+      json: { ...newIdentity(), email: first.email.replace('example.com', 'EXAMPLE.com') },
+    })
     expect(sameName.status).toBe(409)
     expect(sameEmail.status).toBe(409)
     expect(sameName.body.detail).toBe(sameEmail.body.detail)
     expect(sameName.body.title).toBe(sameEmail.body.title)
     expect(sameName.body.type).toBe(sameEmail.body.type)
-    const rows = await server.ctx.db.selectFrom('users').select('id').where('username_lower', '=', first.username.toLowerCase()).execute()
+    const rows = await server.ctx.db
+      .selectFrom('users')
+      .select('id')
+      .where('username_lower', '=', first.username.toLowerCase())
+      .execute()
     expect(rows).toHaveLength(1)
   })
 
@@ -169,7 +229,10 @@ describe('signup validation', () => {
     ['null', null],
     ['wrong types', { username: 12, email: true, password: ['x'], phone: {} }],
     ['nested objects', { username: { $gt: '' }, email: { a: 1 }, password: { b: 2 } }],
-    ['huge strings', { username: 'a'.repeat(5000), email: 'b'.repeat(5000), password: 'c'.repeat(5000) }],
+    [
+      'huge strings',
+      { username: 'a'.repeat(5000), email: 'b'.repeat(5000), password: 'c'.repeat(5000) },
+    ],
   ])('answers %s with a 4xx problem and never a 500', async (_label, body) => {
     const before = await userCount()
     const reply = await client.post('/users', { json: body })
@@ -192,12 +255,17 @@ describe('the common-password blocklist and composition policy', () => {
     for (const password of ['password1234', 'qwertyuiop123', '123456789012']) {
       const reply = await client.post('/users', { json: { ...newIdentity(), password } })
       expect(reply.status, password).toBe(422)
-      expect(reply.body.errors[0]).toEqual({ field: 'password', message: expect.stringMatching(/common/) })
+      expect(reply.body.errors[0]).toEqual({
+        field: 'password',
+        message: expect.stringMatching(/common/),
+      })
     }
   })
 
   it('accepts a long lowercase passphrase when composition rules are off', async () => {
-    const reply = await client.post('/users', { json: { ...newIdentity(), password: 'correct horse battery staple vase' } })
+    const reply = await client.post('/users', {
+      json: { ...newIdentity(), password: 'correct horse battery staple vase' },
+    })
     expect(reply.status, reply.text).toBe(201)
   })
 })

@@ -10,7 +10,11 @@ import { ManualClock, roleSetter, startTestServer, type TestServer } from '../he
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
 /** Builds a compact JWS by hand, so tests can make tokens jose itself refuses to sign. */
-function handMade(header: Record<string, unknown>, payload: Record<string, unknown>, key: string | Buffer | null): string {
+function handMade(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  key: string | Buffer | null,
+): string {
   const input = `${b64(header)}.${b64(payload)}`
   if (key === null) return `${input}.`
   return `${input}.${createHmac('sha256', key).update(input).digest('base64url')}`
@@ -39,14 +43,21 @@ describe('access tokens (HS256)', () => {
     const alice = await signupAndLogin(client, 'tok')
     expect((await me(alice.access)).status).toBe(200)
     const claims = decodeJwt(alice.access)
-    expect(claims).toMatchObject({ sub: alice.id, iss: 'rampart', aud: 'rampart-api', token_type: 'access' })
+    expect(claims).toMatchObject({
+      sub: alice.id,
+      iss: 'rampart',
+      aud: 'rampart-api',
+      token_type: 'access',
+    })
     for (const claim of ['jti', 'iat', 'exp', 'sid']) expect(claims).toHaveProperty(claim)
     expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(900)
   })
 
   it('the token response is no-store and has token_type bearer and expires_in', async () => {
     const alice = await signupAndLogin(client, 'tokr')
-    const reply = await client.post('/login', { json: { username: alice.username, password: alice.password } })
+    const reply = await client.post('/login', {
+      json: { username: alice.username, password: alice.password },
+    })
     expect(reply.status).toBe(200)
     expect(reply.body.token_type).toBe('bearer')
     expect(reply.body.expires_in).toBe(900)
@@ -60,7 +71,17 @@ describe('access tokens (HS256)', () => {
       expect((await me(handMade({ alg, typ: 'at+jwt' }, claims, null))).status).toBe(401)
     }
     expect((await me(handMade({ alg: 'HS256', typ: 'at+jwt' }, claims, ''))).status).toBe(401)
-    expect((await me(handMade({ alg: 'HS256', typ: 'at+jwt' }, claims, 'a-different-secret-of-enough-length!!'))).status).toBe(401)
+    expect(
+      (
+        await me(
+          handMade(
+            { alg: 'HS256', typ: 'at+jwt' },
+            claims,
+            'a-different-secret-of-enough-length!!',
+          ),
+        )
+      ).status,
+    ).toBe(401)
     expect((await me(handMade({ alg: 'HS512', typ: 'at+jwt' }, claims, secret))).status).toBe(401)
     // The same hand-made path with the real key does pass, so the refusals above are meaningful.
     expect((await me(handMade({ alg: 'HS256', typ: 'at+jwt' }, claims, secret))).status).toBe(200)
@@ -108,7 +129,14 @@ describe('access tokens (HS256)', () => {
 
   it('refuses malformed Authorization headers', async () => {
     const alice = await signupAndLogin(client, 'hdr')
-    for (const authorization of [`Basic ${alice.access}`, alice.access, 'Bearer', 'Bearer ', `Bearer ${alice.access} extra`, `Bearer ${'a'.repeat(5000)}`]) {
+    for (const authorization of [
+      `Basic ${alice.access}`,
+      alice.access,
+      'Bearer',
+      'Bearer ',
+      `Bearer ${alice.access} extra`,
+      `Bearer ${'a'.repeat(5000)}`,
+    ]) {
       const reply = await client.get('/users/me', { headers: { authorization } })
       expect(reply.status, authorization.slice(0, 20)).toBe(401)
     }
@@ -127,23 +155,34 @@ describe('sessions: logout, revocation and refresh rotation', () => {
   afterAll(() => server.close())
 
   const me = (token: string) => client.get('/users/me', { token })
-  const refresh = (token: string) => client.post('/token/refresh', { json: { refresh_token: token } })
+  const refresh = (token: string) =>
+    client.post('/token/refresh', { json: { refresh_token: token } })
 
   it('POST /token accepts form encoding; /login accepts JSON', async () => {
     const alice = await signupAndLogin(client, 'form')
-    const form = await client.post('/token', { form: { username: alice.username, password: alice.password } })
+    const form = await client.post('/token', {
+      form: { username: alice.username, password: alice.password },
+    })
     expect(form.status).toBe(200)
     expect(form.body.token_type).toBe('bearer')
     expect((await me(form.body.access_token)).status).toBe(200)
-    const json = await client.post('/login', { json: { username: alice.username, password: alice.password } })
+    const json = await client.post('/login', {
+      json: { username: alice.username, password: alice.password },
+    })
     expect(json.status).toBe(200)
   })
 
   it('a login failure is one identical 401 for an unknown user and a wrong password', async () => {
     const alice = await signupAndLogin(client, 'fail')
-    const unknown = await client.post('/login', { json: { username: 'nobody_here_xyz', password: alice.password } })
-    const wrong = await client.post('/login', { json: { username: alice.username, password: 'Wrong!password-123' } })
-    const wrongForm = await client.post('/token', { form: { username: alice.username, password: 'Wrong!password-123' } })
+    const unknown = await client.post('/login', {
+      json: { username: 'nobody_here_xyz', password: alice.password },
+    })
+    const wrong = await client.post('/login', {
+      json: { username: alice.username, password: 'Wrong!password-123' },
+    })
+    const wrongForm = await client.post('/token', {
+      form: { username: alice.username, password: 'Wrong!password-123' },
+    })
     expect(unknown.status).toBe(401)
     expect(wrong.status).toBe(401)
     expect(unknown.text).toBe(wrong.text.replace('/login', '/login'))
@@ -172,11 +211,15 @@ describe('sessions: logout, revocation and refresh rotation', () => {
     expect((await me(rotated.body.access_token)).status).toBe(401)
     expect((await me(alice.access)).status).toBe(401)
     expect((await refresh(rotated.body.refresh_token)).status).toBe(401)
-    const events = (await sessionEvents(server, 'authn_token_reuse')).filter((e) => e.user_id === alice.id)
+    const events = (await sessionEvents(server, 'authn_token_reuse')).filter(
+      (e) => e.user_id === alice.id,
+    )
     expect(events).toHaveLength(1)
     expect(events[0]?.outcome).toBe('blocked')
     // Other sessions of the same user are untouched.
-    const other = await client.post('/login', { json: { username: alice.username, password: alice.password } })
+    const other = await client.post('/login', {
+      json: { username: alice.username, password: alice.password },
+    })
     expect((await me(other.body.access_token)).status).toBe(200)
   })
 
@@ -186,14 +229,22 @@ describe('sessions: logout, revocation and refresh rotation', () => {
     const ok = replies.filter((r) => r.status === 200)
     expect(ok.length).toBeLessThanOrEqual(1)
     for (const reply of replies) expect([200, 401]).toContain(reply.status)
-    const fresh = await server.ctx.db.selectFrom('refresh_tokens').innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
-      .select('refresh_tokens.id').where('sessions.user_id', '=', alice.id).where('refresh_tokens.used_at', 'is', null).where('sessions.revoked_at', 'is', null).execute()
+    const fresh = await server.ctx.db
+      .selectFrom('refresh_tokens')
+      .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
+      .select('refresh_tokens.id')
+      .where('sessions.user_id', '=', alice.id)
+      .where('refresh_tokens.used_at', 'is', null)
+      .where('sessions.revoked_at', 'is', null)
+      .execute()
     expect(fresh.length).toBeLessThanOrEqual(1)
   })
 
-  it('after logout this session\'s access and refresh tokens stop working; other sessions live', async () => {
+  it("after logout this session's access and refresh tokens stop working; other sessions live", async () => {
     const alice = await signupAndLogin(client, 'out')
-    const other = await client.post('/login', { json: { username: alice.username, password: alice.password } })
+    const other = await client.post('/login', {
+      json: { username: alice.username, password: alice.password },
+    })
     const reply = await client.post('/logout', { token: alice.access })
     expect(reply.status).toBe(204)
     expect((await me(alice.access)).status).toBe(401)
@@ -204,37 +255,63 @@ describe('sessions: logout, revocation and refresh rotation', () => {
 
   it('after logout/all every session of the user ends', async () => {
     const alice = await signupAndLogin(client, 'outall')
-    const other = await client.post('/login', { json: { username: alice.username, password: alice.password } })
+    const other = await client.post('/login', {
+      json: { username: alice.username, password: alice.password },
+    })
     const bob = await signupAndLogin(client, 'bystander')
     expect((await client.post('/logout/all', { token: alice.access })).status).toBe(204)
-    for (const token of [alice.access, other.body.access_token]) expect((await me(token)).status).toBe(401)
-    for (const token of [alice.refresh, other.body.refresh_token]) expect((await refresh(token)).status).toBe(401)
+    for (const token of [alice.access, other.body.access_token])
+      expect((await me(token)).status).toBe(401)
+    for (const token of [alice.refresh, other.body.refresh_token])
+      expect((await refresh(token)).status).toBe(401)
     expect((await me(bob.access)).status).toBe(200)
   })
 
   it('deactivation ends sessions and blocks login with the generic 401', async () => {
     const alice = await signupAndLogin(client, 'deact')
-    expect((await client.patch(`/users/${alice.id}`, { token: admin.access, json: { is_active: false } })).status).toBe(200)
+    expect(
+      (
+        await client.patch(`/users/${alice.id}`, {
+          token: admin.access,
+          json: { is_active: false },
+        })
+      ).status,
+    ).toBe(200)
     expect((await me(alice.access)).status).toBe(401)
     expect((await refresh(alice.refresh)).status).toBe(401)
-    const login = await client.post('/login', { json: { username: alice.username, password: alice.password } })
+    const login = await client.post('/login', {
+      json: { username: alice.username, password: alice.password },
+    })
     expect(login.status).toBe(401)
     expect(login.body.detail).toBe('Incorrect username or password')
   })
 
-  it('a role change ends the user\'s sessions', async () => {
+  it("a role change ends the user's sessions", async () => {
     const alice = await signupAndLogin(client, 'role')
-    expect((await client.patch(`/users/${alice.id}`, { token: admin.access, json: { roles: ['viewer'] } })).status).toBe(200)
+    expect(
+      (
+        await client.patch(`/users/${alice.id}`, {
+          token: admin.access,
+          json: { roles: ['viewer'] },
+        })
+      ).status,
+    ).toBe(200)
     expect((await me(alice.access)).status).toBe(401)
     expect((await refresh(alice.refresh)).status).toBe(401)
   })
 
-  it('a password change ends the user\'s sessions', async () => {
+  it("a password change ends the user's sessions", async () => {
     const alice = await signupAndLogin(client, 'pwch')
-    const other = await client.post('/login', { json: { username: alice.username, password: alice.password } })
-    const reply = await client.patch(`/users/${alice.id}`, { token: alice.access, json: { password: 'An0ther!Secret-99', current_password: alice.password } })
+    const other = await client.post('/login', {
+      json: { username: alice.username, password: alice.password },
+    })
+    const reply = await client.patch(`/users/${alice.id}`, {
+      token: alice.access,
+      json: { password: 'An0ther!Secret-99', current_password: alice.password },
+    })
     expect(reply.status).toBe(200)
-    for (const token of [alice.access, other.body.access_token]) expect((await me(token)).status).toBe(401)
+    for (const token of [alice.access, other.body.access_token])
+      expect((await me(token)).status).toBe(401)
     expect((await refresh(alice.refresh)).status).toBe(401)
   })
 
@@ -253,7 +330,9 @@ describe('sessions: logout, revocation and refresh rotation', () => {
   it('refresh with a bad body is 422; with garbage tokens 401', async () => {
     expect((await client.post('/token/refresh', { json: {} })).status).toBe(422)
     expect((await client.post('/token/refresh', { json: { refresh_token: 5 } })).status).toBe(422)
-    expect((await client.post('/token/refresh', { json: { refresh_token: 'x'.repeat(600) } })).status).toBe(422)
+    expect(
+      (await client.post('/token/refresh', { json: { refresh_token: 'x'.repeat(600) } })).status,
+    ).toBe(422)
     expect((await refresh("' or 1=1 --")).status).toBe(401)
   })
 })
@@ -274,7 +353,9 @@ describe('access tokens (EdDSA key file)', () => {
 
   it('issues EdDSA tokens that verify', async () => {
     const alice = await signupAndLogin(client, 'ed')
-    expect(JSON.parse(Buffer.from(alice.access.split('.')[0] ?? '', 'base64url').toString())).toMatchObject({ alg: 'EdDSA', typ: 'at+jwt' })
+    expect(
+      JSON.parse(Buffer.from(alice.access.split('.')[0] ?? '', 'base64url').toString()),
+    ).toMatchObject({ alg: 'EdDSA', typ: 'at+jwt' })
     expect((await client.get('/users/me', { token: alice.access })).status).toBe(200)
   })
 
@@ -283,7 +364,9 @@ describe('access tokens (EdDSA key file)', () => {
     const claims = decodeJwt(alice.access)
     const forged = handMade({ alg: 'HS256', typ: 'at+jwt' }, claims, publicPem)
     expect((await client.get('/users/me', { token: forged })).status).toBe(401)
-    const viaJose = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' }).sign(new TextEncoder().encode(publicPem))
+    const viaJose = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
+      .sign(new TextEncoder().encode(publicPem))
     expect((await client.get('/users/me', { token: viaJose })).status).toBe(401)
   })
 
@@ -302,10 +385,14 @@ describe('refresh token lifetime', () => {
       const client = new Client(server.url)
       const alice = await signupAndLogin(client, 'life')
       clock.advance(6 * 86400 * 1000)
-      const rotated = await client.post('/token/refresh', { json: { refresh_token: alice.refresh } })
+      const rotated = await client.post('/token/refresh', {
+        json: { refresh_token: alice.refresh },
+      })
       expect(rotated.status).toBe(200)
       clock.advance(86400 * 1000 + 1000)
-      const late = await client.post('/token/refresh', { json: { refresh_token: rotated.body.refresh_token } })
+      const late = await client.post('/token/refresh', {
+        json: { refresh_token: rotated.body.refresh_token },
+      })
       expect(late.status).toBe(401)
     } finally {
       await server.close()
@@ -315,11 +402,17 @@ describe('refresh token lifetime', () => {
 
 describe('password hashing under load', () => {
   it('logins beyond the hashing queue get 503 with Retry-After, never a 500', async () => {
-    const server = await startTestServer({ env: { PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE: '0' } })
+    const server = await startTestServer({
+      env: { PASSWORD_HASH_CONCURRENCY: '1', PASSWORD_HASH_QUEUE: '0' },
+    })
     try {
       const client = new Client(server.url)
       const alice = await signupAndLogin(client, 'busy')
-      const replies = await Promise.all(Array.from({ length: 12 }, () => client.post('/login', { json: { username: alice.username, password: alice.password } })))
+      const replies = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          client.post('/login', { json: { username: alice.username, password: alice.password } }),
+        ),
+      )
       const statuses = replies.map((r) => r.status)
       expect(statuses).toContain(200)
       expect(statuses).toContain(503)

@@ -98,11 +98,26 @@ describe('configuration', () => {
     const garbage = join(dir, 'garbage.pem')
     writeFileSync(garbage, 'not a key at all')
     const rsa = join(dir, 'rsa.pem')
-    writeFileSync(rsa, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    writeFileSync(
+      rsa,
+      generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({
+        type: 'pkcs8',
+        format: 'pem',
+      }),
+    )
     const p384 = join(dir, 'p384.pem')
-    writeFileSync(p384, generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    writeFileSync(
+      p384,
+      generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).privateKey.export({
+        type: 'pkcs8',
+        format: 'pem',
+      }),
+    )
     const publicOnly = join(dir, 'public.pem')
-    writeFileSync(publicOnly, generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }))
+    writeFileSync(
+      publicOnly,
+      generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }),
+    )
     const rest: Env = { ...secretEnv(), JWT_SECRET: undefined }
     for (const file of ['/nonexistent/key.pem', garbage, rsa, p384, publicOnly]) {
       const error = refusal({ ...rest, JWT_PRIVATE_KEY_FILE: file })
@@ -110,10 +125,22 @@ describe('configuration', () => {
       expect(error.message).not.toContain('\n')
     }
     const ed = join(dir, 'ed.pem')
-    writeFileSync(ed, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    writeFileSync(
+      ed,
+      generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    )
     const p256 = join(dir, 'p256.pem')
-    writeFileSync(p256, generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }))
-    for (const file of [ed, p256]) expect(loadConfig({ DATA_DIR: dir, ...rest, JWT_PRIVATE_KEY_FILE: file }).jwt.kind).toBe('pem')
+    writeFileSync(
+      p256,
+      generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({
+        type: 'pkcs8',
+        format: 'pem',
+      }),
+    )
+    for (const file of [ed, p256])
+      expect(loadConfig({ DATA_DIR: dir, ...rest, JWT_PRIVATE_KEY_FILE: file }).jwt.kind).toBe(
+        'pem',
+      )
   })
 
   it('accepts IP addresses and host names for HOST', () => {
@@ -125,7 +152,10 @@ describe('configuration', () => {
   it('refuses both JWT_SECRET and JWT_PRIVATE_KEY_FILE at once', () => {
     const dir = tempDir()
     const file = join(dir, 'key.pem')
-    writeFileSync(file, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    writeFileSync(
+      file,
+      generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    )
     expect(refusal({ ...secretEnv(), JWT_PRIVATE_KEY_FILE: file }).variable).toBe('JWT_SECRET')
   })
 
@@ -140,7 +170,14 @@ describe('configuration', () => {
   })
 
   it('parses lists, origins and the composition switch', () => {
-    const config = loadConfig({ DATA_DIR: tempDir(), ...secretEnv(), ALLOWED_ORIGINS: 'https://a.example, http://localhost:3000', TRUST_PROXY: '10.0.0.1,192.168.0.0/16', PASSWORD_COMPOSITION_RULES: 'false', PORT: '0' })
+    const config = loadConfig({
+      DATA_DIR: tempDir(),
+      ...secretEnv(),
+      ALLOWED_ORIGINS: 'https://a.example, http://localhost:3000',
+      TRUST_PROXY: '10.0.0.1,192.168.0.0/16',
+      PASSWORD_COMPOSITION_RULES: 'false',
+      PORT: '0',
+    })
     expect(config.allowedOrigins).toEqual(['https://a.example', 'http://localhost:3000'])
     expect(config.trustProxy).toEqual(['10.0.0.1', '192.168.0.0/16'])
     expect(config.passwordCompositionRules).toBe(false)
@@ -159,7 +196,9 @@ describe('configuration', () => {
 
     const second = loadConfig({ DATA_DIR: dir })
     expect(second.jwt.material).toBe(first.jwt.material)
-    expect(second.encryptionKeys[0]?.key.equals(first.encryptionKeys[0]?.key ?? Buffer.alloc(0))).toBe(true)
+    expect(
+      second.encryptionKeys[0]?.key.equals(first.encryptionKeys[0]?.key ?? Buffer.alloc(0)),
+    ).toBe(true)
     expect(second.webhookSecrets).toEqual(first.webhookSecrets)
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(stored)
 
@@ -174,7 +213,12 @@ describe('configuration', () => {
   })
 
   describe('production', () => {
-    const prod = (env: Env) => ({ NODE_ENV: 'production', TRUST_PROXY: '127.0.0.1', ...secretEnv(), ...env })
+    const prod = (env: Env) => ({
+      NODE_ENV: 'production',
+      TRUST_PROXY: '127.0.0.1',
+      ...secretEnv(),
+      ...env,
+    })
 
     it('accepts strong explicit secrets and writes no secrets file', () => {
       const dir = tempDir()
@@ -183,29 +227,36 @@ describe('configuration', () => {
       expect(existsSync(join(dir, 'secrets.json'))).toBe(false)
     })
 
-    it.each(['JWT_SECRET', 'ENCRYPTION_KEYS', 'WEBHOOK_SECRETS'])('refuses a missing %s and generates nothing', (name) => {
-      const dir = tempDir()
-      let caught: unknown
-      try {
-        loadConfig({ ...prod({ [name]: '' }), DATA_DIR: dir })
-      } catch (error) {
-        caught = error
-      }
-      expect(caught).toBeInstanceOf(ConfigError)
-      expect((caught as ConfigError).variable).toBe(name)
-      expect(existsSync(join(dir, 'secrets.json'))).toBe(false)
-    })
+    it.each(['JWT_SECRET', 'ENCRYPTION_KEYS', 'WEBHOOK_SECRETS'])(
+      'refuses a missing %s and generates nothing',
+      (name) => {
+        const dir = tempDir()
+        let caught: unknown
+        try {
+          loadConfig({ ...prod({ [name]: '' }), DATA_DIR: dir })
+        } catch (error) {
+          caught = error
+        }
+        expect(caught).toBeInstanceOf(ConfigError)
+        expect((caught as ConfigError).variable).toBe(name)
+        expect(existsSync(join(dir, 'secrets.json'))).toBe(false)
+      },
+    )
 
     it('names every missing secret in one line, before any other production check', () => {
       const error = refusal({ NODE_ENV: 'production' })
       expect(error.variable).toBe('JWT_SECRET, ENCRYPTION_KEYS, WEBHOOK_SECRETS')
-      expect(error.message).toBe('JWT_SECRET, ENCRYPTION_KEYS, WEBHOOK_SECRETS: are required when NODE_ENV=production')
+      expect(error.message).toBe(
+        'JWT_SECRET, ENCRYPTION_KEYS, WEBHOOK_SECRETS: are required when NODE_ENV=production',
+      )
     })
 
     it('does not fall back to an existing development secrets file', () => {
       const dir = tempDir()
       loadConfig({ DATA_DIR: dir })
-      expect(() => loadConfig({ NODE_ENV: 'production', TRUST_PROXY: '127.0.0.1', DATA_DIR: dir })).toThrow(ConfigError)
+      expect(() =>
+        loadConfig({ NODE_ENV: 'production', TRUST_PROXY: '127.0.0.1', DATA_DIR: dir }),
+      ).toThrow(ConfigError)
     })
 
     it.each([
@@ -224,7 +275,14 @@ describe('configuration', () => {
 
     it('refuses plain HTTP without a trusted proxy unless explicitly allowed', () => {
       expect(refusal({ ...secretEnv(), NODE_ENV: 'production' }).variable).toBe('TRUST_PROXY')
-      expect(loadConfig({ DATA_DIR: tempDir(), ...secretEnv(), NODE_ENV: 'production', UNSAFE_ALLOW_PLAIN_HTTP: 'true' }).env).toBe('production')
+      expect(
+        loadConfig({
+          DATA_DIR: tempDir(),
+          ...secretEnv(),
+          NODE_ENV: 'production',
+          UNSAFE_ALLOW_PLAIN_HTTP: 'true',
+        }).env,
+      ).toBe('production')
     })
   })
 })

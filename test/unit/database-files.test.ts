@@ -14,7 +14,9 @@ describe('embedded database files', () => {
       const database = openDatabase(`sqlite:${file}`)
       await sql`create table t (x integer)`.execute(database.db)
       const limits = openSqliteLimits(file)
-      const modes = [file, `${file}-wal`, join(dir, 'rampart-limits.db')].map((path) => (statSync(path).mode & 0o777).toString(8))
+      const modes = [file, `${file}-wal`, join(dir, 'rampart-limits.db')].map((path) =>
+        (statSync(path).mode & 0o777).toString(8),
+      )
       expect(modes).toEqual(['600', '600', '600'])
       if (limits.kind === 'sqlite') limits.database.close()
       await database.close()

@@ -13,12 +13,18 @@ const files = [...sourceFiles('src'), ...sourceFiles('test')]
 
 describe('source hygiene', () => {
   it('keeps every source file ASCII-only (no homoglyphs or invisible characters)', () => {
-    const offenders = files.filter((file) => [...readFileSync(file)].some((byte) => byte > 0x7e || (byte < 0x20 && byte !== 0x0a && byte !== 0x09)))
+    const offenders = files.filter((file) =>
+      [...readFileSync(file)].some(
+        (byte) => byte > 0x7e || (byte < 0x20 && byte !== 0x0a && byte !== 0x09),
+      ),
+    )
     expect(offenders).toEqual([])
   })
 
   it('reads process.env only in src/config.ts', () => {
-    const readers = sourceFiles('src').filter((file) => readFileSync(file, 'utf8').includes('process.env'))
+    const readers = sourceFiles('src').filter((file) =>
+      readFileSync(file, 'utf8').includes('process.env'),
+    )
     expect(readers).toEqual(['src/config.ts'])
   })
 })

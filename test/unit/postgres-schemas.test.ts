@@ -30,15 +30,23 @@ describe('PostgreSQL schema isolation', () => {
 
   it('migrates its own schema even when another schema already has migration tables', async () => {
     const neighbour = await newSchema()
-    await admin(`create table ${neighbour}.kysely_migration (name varchar(255) primary key, timestamp varchar(255) not null)`)
-    await admin(`create table ${neighbour}.kysely_migration_lock (id varchar(255) primary key, is_locked integer not null default 0)`)
+    await admin(
+      `create table ${neighbour}.kysely_migration (name varchar(255) primary key, timestamp varchar(255) not null)`,
+    )
+    await admin(
+      `create table ${neighbour}.kysely_migration_lock (id varchar(255) primary key, is_locked integer not null default 0)`,
+    )
     await admin(`insert into ${neighbour}.kysely_migration values ('001-foundation', '2020-01-01')`)
 
     const mine = await newSchema()
     const database = openDatabase(`${PG_URL}?schema=${mine}`)
     try {
       expect(await migrateToLatest(database.db, database.dialect)).toContain('001-foundation')
-      const tables = await sql<{ n: string }>`select count(*)::text as n from information_schema.tables where table_schema = ${mine} and table_name = 'users'`.execute(database.db)
+      const tables = await sql<{
+        n: string
+      }>`select count(*)::text as n from information_schema.tables where table_schema = ${mine} and table_name = 'users'`.execute(
+        database.db,
+      )
       expect(tables.rows[0]?.n).toBe('1')
       expect(await migrateToLatest(database.db, database.dialect)).toEqual([])
     } finally {
@@ -50,7 +58,11 @@ describe('PostgreSQL schema isolation', () => {
     const mine = await newSchema()
     const database = openDatabase(`${PG_URL}?schema=${mine}`)
     try {
-      const rows = await Promise.all(Array.from({ length: 10 }, () => sql<{ s: string }>`select current_schema() as s`.execute(database.db)))
+      const rows = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          sql<{ s: string }>`select current_schema() as s`.execute(database.db),
+        ),
+      )
       for (const result of rows) expect(result.rows[0]?.s).toBe(mine)
     } finally {
       await database.close()
@@ -64,7 +76,8 @@ describe('PostgreSQL schema isolation', () => {
     const onUncaught = (error: unknown) => void uncaught.push(error)
     process.on('uncaughtException', onUncaught)
     try {
-      const pid = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(database.db)).rows[0]?.pid
+      const pid = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(database.db))
+        .rows[0]?.pid
       expect(pid).toBeTypeOf('number')
       const killer = new pg.Client({ connectionString: PG_URL })
       await killer.connect()

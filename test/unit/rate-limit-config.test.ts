@@ -5,7 +5,11 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-const base = () => ({ NODE_ENV: 'test', DATA_DIR: mkdtempSync(join(tmpdir(), 'rampart-cfg-')), ...testSecretEnv() })
+const base = () => ({
+  NODE_ENV: 'test',
+  DATA_DIR: mkdtempSync(join(tmpdir(), 'rampart-cfg-')),
+  ...testSecretEnv(),
+})
 
 describe('rate limit configuration', () => {
   it('defaults to the documented limits', () => {
@@ -40,7 +44,11 @@ describe('rate limit configuration', () => {
   })
 
   it('refuses a maximum login block below the first block', () => {
-    const env = { ...base(), RATE_LIMIT_LOGIN_BLOCK_SECONDS: '600', RATE_LIMIT_LOGIN_BLOCK_MAX_SECONDS: '60' }
+    const env = {
+      ...base(),
+      RATE_LIMIT_LOGIN_BLOCK_SECONDS: '600',
+      RATE_LIMIT_LOGIN_BLOCK_MAX_SECONDS: '60',
+    }
     expect(() => loadConfig(env)).toThrow(/^RATE_LIMIT_LOGIN_BLOCK_MAX_SECONDS:/)
   })
 })

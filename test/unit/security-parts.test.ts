@@ -28,12 +28,18 @@ describe('password policy', () => {
   })
 
   it('refuses the username or email local part inside the password', () => {
-    expect(relaxed.check('my-alice_77-secret', { username: 'Alice_77' })).toContain('must not contain the username or email')
-    expect(relaxed.check('zz-bobsmith-zz-zz', { email: 'BobSmith@example.com' })).toContain('must not contain the username or email')
+    expect(relaxed.check('my-alice_77-secret', { username: 'Alice_77' })).toContain(
+      'must not contain the username or email',
+    )
+    expect(relaxed.check('zz-bobsmith-zz-zz', { email: 'BobSmith@example.com' })).toContain(
+      'must not contain the username or email',
+    )
   })
 
   it('asks for upper, lower, digit and special when composition rules are on, and not when off', () => {
-    expect(policy.check('alllowercaseletters').join(' ')).toMatch(/uppercase letter.*digit.*special/)
+    expect(policy.check('alllowercaseletters').join(' ')).toMatch(
+      /uppercase letter.*digit.*special/,
+    )
     expect(policy.check('Tr0ub4dor&3-horse')).toEqual([])
     expect(relaxed.check('alllowercaseletters')).toEqual([])
   })
@@ -107,7 +113,11 @@ describe('bounded structures', () => {
       releases.shift()?.()
       await new Promise((resolve) => setImmediate(resolve))
     }
-    expect(await Promise.all([first, second, queued])).toEqual([{ value: 'done' }, { value: 'done' }, { value: 'done' }])
+    expect(await Promise.all([first, second, queued])).toEqual([
+      { value: 'done' },
+      { value: 'done' },
+      { value: 'done' },
+    ])
     expect(peak).toBe(2)
   })
 })
@@ -115,7 +125,13 @@ describe('bounded structures', () => {
 describe('token service', () => {
   it('a cached verification never outlives the token expiry', async () => {
     const clock = new ManualClock()
-    const tokens = new TokenService({ key: { kind: 'secret', material: randomBytes(32).toString('base64url') }, issuer: 'i', audience: 'a', ttlSeconds: 60, clock })
+    const tokens = new TokenService({
+      key: { kind: 'secret', material: randomBytes(32).toString('base64url') },
+      issuer: 'i',
+      audience: 'a',
+      ttlSeconds: 60,
+      clock,
+    })
     const { token } = await tokens.issueAccess('user-1', 'session-1')
     expect(await tokens.verifyAccess(token)).toMatchObject({ sub: 'user-1', sid: 'session-1' })
     expect(await tokens.verifyAccess(token)).toMatchObject({ sub: 'user-1' })
@@ -126,8 +142,17 @@ describe('token service', () => {
   it('rejects tokens from another issuer or audience with the same key', async () => {
     const clock = new ManualClock()
     const key = { kind: 'secret' as const, material: randomBytes(32).toString('base64url') }
-    const ours = new TokenService({ key, issuer: 'rampart', audience: 'api', ttlSeconds: 60, clock })
-    for (const [issuer, audience] of [['other', 'api'], ['rampart', 'other']] as const) {
+    const ours = new TokenService({
+      key,
+      issuer: 'rampart',
+      audience: 'api',
+      ttlSeconds: 60,
+      clock,
+    })
+    for (const [issuer, audience] of [
+      ['other', 'api'],
+      ['rampart', 'other'],
+    ] as const) {
       const foreign = new TokenService({ key, issuer, audience, ttlSeconds: 60, clock })
       const { token } = await foreign.issueAccess('u', 's')
       expect(await ours.verifyAccess(token)).toBeUndefined()

@@ -42,7 +42,11 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     .addColumn('expires_at', 'text', (c) => c.notNull())
     .addColumn('used_at', 'text')
     .execute()
-  await db.schema.createIndex('refresh_session_idx').on('refresh_tokens').column('session_id').execute()
+  await db.schema
+    .createIndex('refresh_session_idx')
+    .on('refresh_tokens')
+    .column('session_id')
+    .execute()
 
   await db.schema
     .createTable('documents')
@@ -53,7 +57,11 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('updated_at', 'text', (c) => c.notNull())
     .execute()
-  await db.schema.createIndex('documents_owner_idx').on('documents').columns(['owner_id', 'id']).execute()
+  await db.schema
+    .createIndex('documents_owner_idx')
+    .on('documents')
+    .columns(['owner_id', 'id'])
+    .execute()
 
   await db.schema
     .createTable('document_shares')
@@ -90,6 +98,14 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     .addColumn('prev_hash', 'text', (c) => c.notNull())
     .addColumn('hash', 'text', (c) => c.notNull())
     .execute()
-  await db.schema.createIndex('security_events_type_idx').on('security_events').columns(['type', 'seq']).execute()
-  await db.schema.createIndex('security_events_user_idx').on('security_events').columns(['user_id', 'seq']).execute()
+  await db.schema
+    .createIndex('security_events_type_idx')
+    .on('security_events')
+    .columns(['type', 'seq'])
+    .execute()
+  await db.schema
+    .createIndex('security_events_user_idx')
+    .on('security_events')
+    .columns(['user_id', 'seq'])
+    .execute()
 }

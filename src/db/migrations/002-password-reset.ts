@@ -16,7 +16,11 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     .addColumn('expires_at', 'text', (c) => c.notNull())
     .addColumn('used_at', 'text')
     .execute()
-  await db.schema.createIndex('reset_user_idx').on('password_reset_tokens').column('user_id').execute()
+  await db.schema
+    .createIndex('reset_user_idx')
+    .on('password_reset_tokens')
+    .column('user_id')
+    .execute()
 
   if (dialect !== 'postgres') return
   // The column layout rate-limiter-flexible's PostgreSQL store reads and writes.

@@ -8,7 +8,10 @@ export const PHONE_PATTERN = '^\\+[1-9][0-9]{1,14}$'
 export const Username = Type.String({ minLength: 3, maxLength: 50, pattern: USERNAME_PATTERN })
 export const Email = Type.String({ format: 'email', maxLength: 254 })
 const Password = Type.String({ minLength: 1, maxLength: 1024 })
-export const Phone = Type.String({ pattern: PHONE_PATTERN, description: 'E.164, e.g. +14155550123' })
+export const Phone = Type.String({
+  pattern: PHONE_PATTERN,
+  description: 'E.164, e.g. +14155550123',
+})
 const NationalId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9 -]+$' })
 const RoleName = Type.Union([Type.Literal('viewer'), Type.Literal('user'), Type.Literal('admin')])
 
@@ -49,7 +52,9 @@ export const SearchQuery = Type.Object(
   {
     q: Type.String({ minLength: 1, maxLength: 100 }),
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_-]+$' })),
+    cursor: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9_-]+$' }),
+    ),
   },
   { additionalProperties: false },
 )

@@ -13,10 +13,40 @@ import { Email, Phone, Username, type UserT } from './schemas.js'
 
 /** Names nobody may sign up with, compared case-insensitively (impersonation of staff/system). */
 export const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
-  'admin', 'administrator', 'root', 'system', 'sysadmin', 'superuser', 'support', 'security',
-  'staff', 'moderator', 'owner', 'rampart', 'api', 'www', 'mail', 'postmaster', 'hostmaster',
-  'webmaster', 'abuse', 'noc', 'help', 'info', 'null', 'undefined', 'anonymous', 'nobody',
-  'guest', 'me', 'self', 'everyone', 'operator', 'daemon', 'service', 'official',
+  'admin',
+  'administrator',
+  'root',
+  'system',
+  'sysadmin',
+  'superuser',
+  'support',
+  'security',
+  'staff',
+  'moderator',
+  'owner',
+  'rampart',
+  'api',
+  'www',
+  'mail',
+  'postmaster',
+  'hostmaster',
+  'webmaster',
+  'abuse',
+  'noc',
+  'help',
+  'info',
+  'null',
+  'undefined',
+  'anonymous',
+  'nobody',
+  'guest',
+  'me',
+  'self',
+  'everyone',
+  'operator',
+  'daemon',
+  'service',
+  'official',
 ])
 
 export interface NewAccount {
@@ -40,17 +70,28 @@ export function reservedNameErrors(username: unknown): FieldError[] {
 }
 
 // The signup schema's own field rules, for accounts made outside HTTP (CLI, bootstrap admin).
-const identityValid = strictValidator(Type.Object({ username: Username, email: Email, phone: Type.Optional(Phone) }))
+const identityValid = strictValidator(
+  Type.Object({ username: Username, email: Email, phone: Type.Optional(Phone) }),
+)
 
 function identityErrors(input: NewAccount): FieldError[] {
-  const fields = { username: input.username, email: input.email, ...(input.phone === undefined ? {} : { phone: input.phone }) }
+  const fields = {
+    username: input.username,
+    email: input.email,
+    ...(input.phone === undefined ? {} : { phone: input.phone }),
+  }
   if (identityValid(fields)) return []
-  const names = new Set((identityValid.errors ?? []).map((e) => e.instancePath.replace(/^\//, '') || 'body'))
+  const names = new Set(
+    (identityValid.errors ?? []).map((e) => e.instancePath.replace(/^\//, '') || 'body'),
+  )
   return [...names].map((field) => ({ field, message: 'is not valid' }))
 }
 
 /** The password policy, which a schema cannot express (length, blocklist, identity, composition). */
-export function accountRuleErrors(ctx: AppContext, input: Partial<Record<'username' | 'email' | 'password', unknown>>): FieldError[] {
+export function accountRuleErrors(
+  ctx: AppContext,
+  input: Partial<Record<'username' | 'email' | 'password', unknown>>,
+): FieldError[] {
   const errors: FieldError[] = []
   const username = typeof input.username === 'string' ? input.username : undefined
   const email = typeof input.email === 'string' ? input.email : undefined
@@ -87,7 +128,8 @@ export async function createAccount(ctx: AppContext, input: NewAccount): Promise
     await insertUser(ctx.db, row)
   } catch (error) {
     // One message for a taken username and a taken email (OWASP: no account enumeration).
-    if (isUniqueViolation(error)) throw new AppError('RAMPART_ACCOUNT_EXISTS', 'The username or email cannot be used')
+    if (isUniqueViolation(error))
+      throw new AppError('RAMPART_ACCOUNT_EXISTS', 'The username or email cannot be used')
     throw error
   }
   return row
@@ -106,7 +148,10 @@ export function userView(ctx: AppContext, row: UserRow, withNationalId = false):
     created_at: row.created_at,
   }
   if (withNationalId) {
-    view.national_id = row.national_id_enc === null ? null : ctx.cipher.decrypt(row.national_id_enc, 'users.national_id')
+    view.national_id =
+      row.national_id_enc === null
+        ? null
+        : ctx.cipher.decrypt(row.national_id_enc, 'users.national_id')
   }
   return view
 }

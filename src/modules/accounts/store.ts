@@ -10,11 +10,19 @@ export function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
 }
 
 export function findUserByUsername(db: Db, username: string): Promise<UserRow | undefined> {
-  return db.selectFrom('users').selectAll().where('username_lower', '=', username.toLowerCase()).executeTakeFirst()
+  return db
+    .selectFrom('users')
+    .selectAll()
+    .where('username_lower', '=', username.toLowerCase())
+    .executeTakeFirst()
 }
 
 export function findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
-  return db.selectFrom('users').selectAll().where('email_lower', '=', email.toLowerCase()).executeTakeFirst()
+  return db
+    .selectFrom('users')
+    .selectAll()
+    .where('email_lower', '=', email.toLowerCase())
+    .executeTakeFirst()
 }
 
 export async function insertUser(db: Db, row: UserRow): Promise<void> {
@@ -51,7 +59,11 @@ export function searchUsernames(db: Db, q: string, afterId: string | undefined, 
 }
 
 export function listUsers(db: Db, afterId: string | undefined, limit: number): Promise<UserRow[]> {
-  let query = db.selectFrom('users').selectAll().orderBy('id').limit(limit + 1)
+  let query = db
+    .selectFrom('users')
+    .selectAll()
+    .orderBy('id')
+    .limit(limit + 1)
   if (afterId !== undefined) query = query.where('id', '>', afterId)
   return query.execute()
 }

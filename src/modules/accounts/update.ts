@@ -46,23 +46,33 @@ export async function applyUserUpdate(
   }
   const changes = await buildChanges(ctx, body)
   const credentialsChanged = changes.password_hash !== undefined || changes.email !== undefined
-  const endSessions = changes.password_hash !== undefined || changes.roles !== undefined || body.is_active === false
+  const endSessions =
+    changes.password_hash !== undefined || changes.roles !== undefined || body.is_active === false
 
   const nowMs = ctx.clock.now()
   try {
     await ctx.db.transaction().execute(async (trx) => {
       // Two admins demoting each other at once must not both see the other as the last admin.
-      if (ctx.dialect === 'postgres' && (changes.roles !== undefined || body.is_active !== undefined)) {
+      if (
+        ctx.dialect === 'postgres' &&
+        (changes.roles !== undefined || body.is_active !== undefined)
+      ) {
         await sql`select pg_advisory_xact_lock(${ADMIN_CHANGE_LOCK})`.execute(trx)
       }
-      await trx.updateTable('users').set({ ...changes, updated_at: isoAt(nowMs) }).where('id', '=', userId).execute()
+      await trx
+        .updateTable('users')
+        .set({ ...changes, updated_at: isoAt(nowMs) })
+        .where('id', '=', userId)
+        .execute()
       if (endSessions) await revokeUserSessions(trx, userId, 'account changed', nowMs)
       // A reset link mailed before the change must not undo it (or reach the old address).
-      if (credentialsChanged) await trx.deleteFrom('password_reset_tokens').where('user_id', '=', userId).execute()
+      if (credentialsChanged)
+        await trx.deleteFrom('password_reset_tokens').where('user_id', '=', userId).execute()
       if (changes.roles !== undefined || body.is_active === false) await assertAnAdminRemains(trx)
     })
   } catch (error) {
-    if (isUniqueViolation(error)) throw new AppError('RAMPART_ACCOUNT_EXISTS', 'The username or email cannot be used')
+    if (isUniqueViolation(error))
+      throw new AppError('RAMPART_ACCOUNT_EXISTS', 'The username or email cannot be used')
     throw error
   }
 
@@ -72,7 +82,10 @@ export async function applyUserUpdate(
   return updated
 }
 
-async function buildChanges(ctx: AppContext, body: UpdateUserBodyT): Promise<Updateable<UsersTable>> {
+async function buildChanges(
+  ctx: AppContext,
+  body: UpdateUserBodyT,
+): Promise<Updateable<UsersTable>> {
   const changes: Updateable<UsersTable> = {}
   if (body.email !== undefined) {
     changes.email = normalizeEmail(body.email)
@@ -80,7 +93,8 @@ async function buildChanges(ctx: AppContext, body: UpdateUserBodyT): Promise<Upd
   }
   if (body.phone !== undefined) changes.phone = body.phone
   if (body.national_id !== undefined) {
-    changes.national_id_enc = body.national_id === null ? null : ctx.cipher.encrypt(body.national_id, 'users.national_id')
+    changes.national_id_enc =
+      body.national_id === null ? null : ctx.cipher.encrypt(body.national_id, 'users.national_id')
   }
   if (body.roles !== undefined) changes.roles = JSON.stringify(body.roles)
   if (body.is_active !== undefined) changes.is_active = body.is_active ? 1 : 0
@@ -91,10 +105,19 @@ async function buildChanges(ctx: AppContext, body: UpdateUserBodyT): Promise<Upd
 function checkNewPassword(ctx: AppContext, row: UserRow, body: UpdateUserBodyT): void {
   const errors = []
   if (body.current_password === undefined) {
-    errors.push({ field: 'current_password', message: 'is required to change the password or email' })
+    errors.push({
+      field: 'current_password',
+      message: 'is required to change the password or email',
+    })
   }
   if (body.password !== undefined) {
-    errors.push(...accountRuleErrors(ctx, { username: row.username, email: body.email ?? row.email, password: body.password }))
+    errors.push(
+      ...accountRuleErrors(ctx, {
+        username: row.username,
+        email: body.email ?? row.email,
+        password: body.password,
+      }),
+    )
   }
   if (errors.length > 0) throw invalid(errors)
 }
@@ -103,7 +126,12 @@ function checkNewPassword(ctx: AppContext, row: UserRow, body: UpdateUserBodyT):
  * Checks the holder's current password under the same brute-force throttle as login, so a
  * stolen session is no unlimited password-guessing oracle; failures are security events.
  */
-async function reauthenticate(ctx: AppContext, request: FastifyRequest, row: UserRow, password = ''): Promise<void> {
+async function reauthenticate(
+  ctx: AppContext,
+  request: FastifyRequest,
+  row: UserRow,
+  password = '',
+): Promise<void> {
   const client = limitKeyForAddress(request.ip)
   const attempt = await ctx.limits.closed(() => ctx.limits.login.attempt(row.username, client))
   if (attempt.refusal !== undefined) {
@@ -111,22 +139,29 @@ async function reauthenticate(ctx: AppContext, request: FastifyRequest, row: Use
     throw attempt.refusal
   }
   const reserved = attempt.reserved
-  const result = await ctx.hasher.verify(row.password_hash, password).catch(async (error: unknown) => {
-    await ctx.limits.closed(() => ctx.limits.login.release(reserved))
-    throw error
-  })
+  const result = await ctx.hasher
+    .verify(row.password_hash, password)
+    .catch(async (error: unknown) => {
+      await ctx.limits.closed(() => ctx.limits.login.release(reserved))
+      throw error
+    })
   if (result.ok) {
     await ctx.limits.closed(() => ctx.limits.login.succeeded(reserved))
     return
   }
   await ctx.limits.closed(() => ctx.limits.login.failed(reserved))
-  await recordEvent(ctx, request, { type: 'authn_reauth_fail', outcome: 'failure', details: { target_user_id: row.id } })
+  await recordEvent(ctx, request, {
+    type: 'authn_reauth_fail',
+    outcome: 'failure',
+    details: { target_user_id: row.id },
+  })
   throw invalid([{ field: 'current_password', message: 'is incorrect' }])
 }
 
 /** Refuses a change that would leave no active admin (nobody could administer the server). */
 async function assertAnAdminRemains(trx: AppContext['db']): Promise<void> {
-  if (!(await hasAdmin(trx))) throw new AppError('RAMPART_HTTP_CONFLICT', 'At least one active admin must remain')
+  if (!(await hasAdmin(trx)))
+    throw new AppError('RAMPART_HTTP_CONFLICT', 'At least one active admin must remain')
 }
 
 async function recordUpdateEvents(
@@ -136,12 +171,26 @@ async function recordUpdateEvents(
   body: UpdateUserBodyT,
   changes: Updateable<UsersTable>,
 ): Promise<void> {
-  const fields = Object.keys(body).filter((k) => k !== 'password' && k !== 'current_password' && k !== 'national_id')
+  const fields = Object.keys(body).filter(
+    (k) => k !== 'password' && k !== 'current_password' && k !== 'national_id',
+  )
   if (changes.roles !== undefined || body.is_active !== undefined) {
-    await recordEvent(ctx, request, { type: 'privilege_changed', outcome: 'success', details: { target_user_id: userId, roles: body.roles, is_active: body.is_active } })
+    await recordEvent(ctx, request, {
+      type: 'privilege_changed',
+      outcome: 'success',
+      details: { target_user_id: userId, roles: body.roles, is_active: body.is_active },
+    })
   }
   if (changes.password_hash !== undefined) {
-    await recordEvent(ctx, request, { type: 'password_changed', outcome: 'success', details: { target_user_id: userId } })
+    await recordEvent(ctx, request, {
+      type: 'password_changed',
+      outcome: 'success',
+      details: { target_user_id: userId },
+    })
   }
-  await recordEvent(ctx, request, { type: 'user_updated', outcome: 'success', details: { target_user_id: userId, fields } })
+  await recordEvent(ctx, request, {
+    type: 'user_updated',
+    outcome: 'success',
+    details: { target_user_id: userId, fields },
+  })
 }

@@ -28,30 +28,38 @@ export function passwordResetRoutes(ctx: AppContext) {
   return async (plain: FastifyInstance): Promise<void> => {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>()
 
-    app.post('/password-reset', {
-      config: { policy: PUBLIC },
-      schema: {
-        tags: ['password reset'],
-        summary: 'Mail a reset link; the answer is the same whether or not the address exists',
-        body: ResetRequest,
-        response: { 202: Accepted, ...problems(400, 413, 422, 429, 503) },
+    app.post(
+      '/password-reset',
+      {
+        config: { policy: PUBLIC },
+        schema: {
+          tags: ['password reset'],
+          summary: 'Mail a reset link; the answer is the same whether or not the address exists',
+          body: ResetRequest,
+          response: { 202: Accepted, ...problems(400, 413, 422, 429, 503) },
+        },
       },
-    }, async (request, reply) => {
-      await requestReset(ctx, request, request.body.email)
-      return reply.code(202).send({ message: RESET_ACCEPTED })
-    })
+      async (request, reply) => {
+        await requestReset(ctx, request, request.body.email)
+        return reply.code(202).send({ message: RESET_ACCEPTED })
+      },
+    )
 
-    app.post('/password-reset/confirm', {
-      config: { policy: PUBLIC },
-      schema: {
-        tags: ['password reset'],
-        summary: 'Set a new password with a reset token; every session of the account ends',
-        body: ResetConfirm,
-        response: { 204: NoContent, ...problems(400, 413, 422, 429, 503) },
+    app.post(
+      '/password-reset/confirm',
+      {
+        config: { policy: PUBLIC },
+        schema: {
+          tags: ['password reset'],
+          summary: 'Set a new password with a reset token; every session of the account ends',
+          body: ResetConfirm,
+          response: { 204: NoContent, ...problems(400, 413, 422, 429, 503) },
+        },
       },
-    }, async (request, reply) => {
-      await confirmReset(ctx, request, request.body.token, request.body.new_password)
-      return reply.code(204).send(null)
-    })
+      async (request, reply) => {
+        await confirmReset(ctx, request, request.body.token, request.body.new_password)
+        return reply.code(204).send(null)
+      },
+    )
   }
 }

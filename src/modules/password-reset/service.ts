@@ -22,8 +22,15 @@ export const RESET_TOKEN_TTL_MS = 30 * 60 * 1000
 const BAD_TOKEN = 'The reset token is invalid or expired'
 
 /** Counts the request against its limit, then hands the rest to a background task. */
-export async function requestReset(ctx: AppContext, request: FastifyRequest, email: string): Promise<void> {
-  await ctx.limits.enforceClosed(ctx.limits.reset, `${limitKeyForAddress(request.ip)}\n${email.toLowerCase()}`)
+export async function requestReset(
+  ctx: AppContext,
+  request: FastifyRequest,
+  email: string,
+): Promise<void> {
+  await ctx.limits.enforceClosed(
+    ctx.limits.reset,
+    `${limitKeyForAddress(request.ip)}\n${email.toLowerCase()}`,
+  )
 
   const context = eventContext(request)
   const accepted = ctx.tasks.offer('password-reset', async () => {
@@ -31,14 +38,30 @@ export async function requestReset(ctx: AppContext, request: FastifyRequest, ema
     // so many client addresses can neither mail-bomb an inbox nor keep voiding its live link.
     const mails = await ctx.limits.resetMail.hit(email.toLowerCase())
     if (mails.used > mails.limit) {
-      await ctx.events.record({ ...context, type: 'excess_rate_limit_exceeded', outcome: 'blocked', details: { policy: 'reset-mail' } })
+      await ctx.events.record({
+        ...context,
+        type: 'excess_rate_limit_exceeded',
+        outcome: 'blocked',
+        details: { policy: 'reset-mail' },
+      })
       return
     }
     const userId = await issueAndMail(ctx, email)
-    await ctx.events.record({ ...context, type: 'authn_password_reset_requested', outcome: 'success', userId, details: { account_found: userId !== null } })
+    await ctx.events.record({
+      ...context,
+      type: 'authn_password_reset_requested',
+      outcome: 'success',
+      userId,
+      details: { account_found: userId !== null },
+    })
   })
   if (!accepted) {
-    throw new AppError('RAMPART_HTTP_UNAVAILABLE', 'Too many reset requests in progress, retry shortly', undefined, { 'retry-after': '5' })
+    throw new AppError(
+      'RAMPART_HTTP_UNAVAILABLE',
+      'Too many reset requests in progress, retry shortly',
+      undefined,
+      { 'retry-after': '5' },
+    )
   }
 }
 
@@ -48,7 +71,15 @@ async function issueAndMail(ctx: AppContext, email: string): Promise<string | nu
   if (user?.is_active !== 1) return null
 
   const { token, hash } = newOpaqueToken()
-  const to = await replaceResetToken(ctx.db, ctx.dialect, user.id, user.email_lower, hash, ctx.clock.now(), RESET_TOKEN_TTL_MS)
+  const to = await replaceResetToken(
+    ctx.db,
+    ctx.dialect,
+    user.id,
+    user.email_lower,
+    hash,
+    ctx.clock.now(),
+    RESET_TOKEN_TTL_MS,
+  )
   if (to === undefined) return null
   await ctx.mailer.send({
     to,
@@ -83,7 +114,12 @@ export function resetLink(ctx: AppContext, token: string): string {
 }
 
 /** Spends a token: new password hash, token used, every session ended, all in one transaction. */
-export async function confirmReset(ctx: AppContext, request: FastifyRequest, token: string, newPassword: string): Promise<void> {
+export async function confirmReset(
+  ctx: AppContext,
+  request: FastifyRequest,
+  token: string,
+  newPassword: string,
+): Promise<void> {
   const nowMs = ctx.clock.now()
   const row = await findResetToken(ctx.db, hashOpaqueToken(token))
   if (row === undefined) return badToken(ctx, request, null, 'unknown token')
@@ -92,27 +128,60 @@ export async function confirmReset(ctx: AppContext, request: FastifyRequest, tok
   const user = await findUserById(ctx.db, row.user_id)
   if (user?.is_active !== 1) return badToken(ctx, request, row.user_id, 'account inactive')
 
-  const errors = accountRuleErrors(ctx, { username: user.username, email: user.email, password: newPassword })
-  if (errors.length > 0) throw invalid(errors.map((e) => (e.field === 'password' ? { ...e, field: 'new_password' } : e)))
+  const errors = accountRuleErrors(ctx, {
+    username: user.username,
+    email: user.email,
+    password: newPassword,
+  })
+  if (errors.length > 0)
+    throw invalid(errors.map((e) => (e.field === 'password' ? { ...e, field: 'new_password' } : e)))
 
   const hash = await ctx.hasher.hash(newPassword)
   const ended = await ctx.db.transaction().execute(async (trx) => {
     // The user row first, as every account change does, so the two cannot deadlock.
     const locked = await lockUser(trx, ctx.dialect, user.id)
     if (locked?.is_active !== 1) return undefined
-    const spent = await trx.updateTable('password_reset_tokens').set({ used_at: isoAt(nowMs) }).where('id', '=', row.id).where('used_at', 'is', null).executeTakeFirst()
+    const spent = await trx
+      .updateTable('password_reset_tokens')
+      .set({ used_at: isoAt(nowMs) })
+      .where('id', '=', row.id)
+      .where('used_at', 'is', null)
+      .executeTakeFirst()
     // A concurrent confirm spent the same token first.
     if (spent.numUpdatedRows === 0n) return undefined
-    await trx.updateTable('users').set({ password_hash: hash, updated_at: isoAt(nowMs) }).where('id', '=', user.id).execute()
-    await trx.deleteFrom('password_reset_tokens').where('user_id', '=', user.id).where('id', '!=', row.id).execute()
+    await trx
+      .updateTable('users')
+      .set({ password_hash: hash, updated_at: isoAt(nowMs) })
+      .where('id', '=', user.id)
+      .execute()
+    await trx
+      .deleteFrom('password_reset_tokens')
+      .where('user_id', '=', user.id)
+      .where('id', '!=', row.id)
+      .execute()
     return revokeUserSessions(trx, user.id, 'password reset', nowMs)
   })
   if (ended === undefined) return badToken(ctx, request, user.id, 'token already used')
 
-  await recordEvent(ctx, request, { type: 'authn_password_reset', outcome: 'success', userId: user.id, details: { sessions_ended: ended } })
+  await recordEvent(ctx, request, {
+    type: 'authn_password_reset',
+    outcome: 'success',
+    userId: user.id,
+    details: { sessions_ended: ended },
+  })
 }
 
-async function badToken(ctx: AppContext, request: FastifyRequest, userId: string | null, reason: string): Promise<never> {
-  await recordEvent(ctx, request, { type: 'authn_password_reset_fail', outcome: 'failure', userId, details: { reason } })
+async function badToken(
+  ctx: AppContext,
+  request: FastifyRequest,
+  userId: string | null,
+  reason: string,
+): Promise<never> {
+  await recordEvent(ctx, request, {
+    type: 'authn_password_reset_fail',
+    outcome: 'failure',
+    userId,
+    details: { reason },
+  })
   throw new AppError('RAMPART_RESET_INVALID_TOKEN', BAD_TOKEN)
 }

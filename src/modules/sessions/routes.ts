@@ -43,54 +43,95 @@ export function sessionRoutes(ctx: AppContext) {
     await app.register(async (plainForm) => {
       await plainForm.register(formbody)
       const form = plainForm.withTypeProvider<TypeBoxTypeProvider>()
-      form.post('/token', {
+      form.post(
+        '/token',
+        {
+          config: { policy: PUBLIC },
+          schema: {
+            tags: ['sessions'],
+            summary: 'OAuth2 password grant (application/x-www-form-urlencoded)',
+            consumes: ['application/x-www-form-urlencoded'],
+            body: Credentials,
+            response: loginResponses,
+          },
+        },
+        (request) => login(ctx, request, request.body.username, request.body.password),
+      )
+    })
+
+    app.post(
+      '/login',
+      {
         config: { policy: PUBLIC },
         schema: {
           tags: ['sessions'],
-          summary: 'OAuth2 password grant (application/x-www-form-urlencoded)',
-          consumes: ['application/x-www-form-urlencoded'],
+          summary: 'Log in with JSON credentials',
           body: Credentials,
           response: loginResponses,
         },
-      }, (request) => login(ctx, request, request.body.username, request.body.password))
-    })
-
-    app.post('/login', {
-      config: { policy: PUBLIC },
-      schema: { tags: ['sessions'], summary: 'Log in with JSON credentials', body: Credentials, response: loginResponses },
-    }, (request) => login(ctx, request, request.body.username, request.body.password))
-
-    app.post('/token/refresh', {
-      config: { policy: PUBLIC },
-      schema: {
-        tags: ['sessions'],
-        summary: 'Spend a refresh token for a new pair (reuse revokes the session)',
-        body: RefreshBody,
-        response: { 200: TokenPairSchema, ...problems(400, 401, 422, 429) },
       },
-    }, async (request) => {
-      await ctx.limits.enforceOpen(ctx.limits.refresh, limitKeyForAddress(request.ip))
-      return refresh(ctx, request, request.body.refresh_token)
-    })
+      (request) => login(ctx, request, request.body.username, request.body.password),
+    )
 
-    app.post('/logout', {
-      config: { policy: role('viewer') },
-      schema: { tags: ['sessions'], security: [{ bearer: [] }], response: { 204: NoContent, ...problems(401) } },
-    }, async (request, reply) => {
-      const caller = principalOf(request)
-      await revokeSession(ctx.db, caller.sessionId, 'logout', ctx.clock.now())
-      await recordEvent(ctx, request, { type: 'session_logout', outcome: 'success', details: { session_id: caller.sessionId } })
-      return reply.code(204).send(null)
-    })
+    app.post(
+      '/token/refresh',
+      {
+        config: { policy: PUBLIC },
+        schema: {
+          tags: ['sessions'],
+          summary: 'Spend a refresh token for a new pair (reuse revokes the session)',
+          body: RefreshBody,
+          response: { 200: TokenPairSchema, ...problems(400, 401, 422, 429) },
+        },
+      },
+      async (request) => {
+        await ctx.limits.enforceOpen(ctx.limits.refresh, limitKeyForAddress(request.ip))
+        return refresh(ctx, request, request.body.refresh_token)
+      },
+    )
 
-    app.post('/logout/all', {
-      config: { policy: role('viewer') },
-      schema: { tags: ['sessions'], security: [{ bearer: [] }], response: { 204: NoContent, ...problems(401) } },
-    }, async (request, reply) => {
-      const caller = principalOf(request)
-      const ended = await revokeUserSessions(ctx.db, caller.userId, 'logout all', ctx.clock.now())
-      await recordEvent(ctx, request, { type: 'session_logout_all', outcome: 'success', details: { sessions_ended: ended } })
-      return reply.code(204).send(null)
-    })
+    app.post(
+      '/logout',
+      {
+        config: { policy: role('viewer') },
+        schema: {
+          tags: ['sessions'],
+          security: [{ bearer: [] }],
+          response: { 204: NoContent, ...problems(401) },
+        },
+      },
+      async (request, reply) => {
+        const caller = principalOf(request)
+        await revokeSession(ctx.db, caller.sessionId, 'logout', ctx.clock.now())
+        await recordEvent(ctx, request, {
+          type: 'session_logout',
+          outcome: 'success',
+          details: { session_id: caller.sessionId },
+        })
+        return reply.code(204).send(null)
+      },
+    )
+
+    app.post(
+      '/logout/all',
+      {
+        config: { policy: role('viewer') },
+        schema: {
+          tags: ['sessions'],
+          security: [{ bearer: [] }],
+          response: { 204: NoContent, ...problems(401) },
+        },
+      },
+      async (request, reply) => {
+        const caller = principalOf(request)
+        const ended = await revokeUserSessions(ctx.db, caller.userId, 'logout all', ctx.clock.now())
+        await recordEvent(ctx, request, {
+          type: 'session_logout_all',
+          outcome: 'success',
+          details: { sessions_ended: ended },
+        })
+        return reply.code(204).send(null)
+      },
+    )
   }
 }

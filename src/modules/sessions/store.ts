@@ -10,30 +10,59 @@ export interface NewRefresh {
 }
 
 /** Starts a session with its first refresh token, in one transaction. */
-export async function createSession(db: Db, userId: string, nowMs: number, ttlSeconds: number): Promise<NewRefresh> {
+export async function createSession(
+  db: Db,
+  userId: string,
+  nowMs: number,
+  ttlSeconds: number,
+): Promise<NewRefresh> {
   const sessionId = uuidv7()
   const expiresAt = isoAt(nowMs + ttlSeconds * 1000)
   return db.transaction().execute(async (trx) => {
     await trx
       .insertInto('sessions')
-      .values({ id: sessionId, user_id: userId, created_at: isoAt(nowMs), expires_at: expiresAt, revoked_at: null, revoked_reason: null })
+      .values({
+        id: sessionId,
+        user_id: userId,
+        created_at: isoAt(nowMs),
+        expires_at: expiresAt,
+        revoked_at: null,
+        revoked_reason: null,
+      })
       .execute()
     return { token: await insertRefresh(trx, sessionId, nowMs, expiresAt), sessionId }
   })
 }
 
 /** Adds a refresh token to a session; it expires with the session, never later. */
-export async function insertRefresh(db: Db, sessionId: string, nowMs: number, expiresAt: string): Promise<string> {
+export async function insertRefresh(
+  db: Db,
+  sessionId: string,
+  nowMs: number,
+  expiresAt: string,
+): Promise<string> {
   const { token, hash } = newOpaqueToken()
   await db
     .insertInto('refresh_tokens')
-    .values({ id: uuidv7(), session_id: sessionId, token_hash: hash, created_at: isoAt(nowMs), expires_at: expiresAt, used_at: null })
+    .values({
+      id: uuidv7(),
+      session_id: sessionId,
+      token_hash: hash,
+      created_at: isoAt(nowMs),
+      expires_at: expiresAt,
+      used_at: null,
+    })
     .execute()
   return token
 }
 
 /** Revokes one session; its access and refresh tokens stop working at the next request. */
-export async function revokeSession(db: Db, sessionId: string, reason: string, nowMs: number): Promise<void> {
+export async function revokeSession(
+  db: Db,
+  sessionId: string,
+  reason: string,
+  nowMs: number,
+): Promise<void> {
   await db
     .updateTable('sessions')
     .set({ revoked_at: isoAt(nowMs), revoked_reason: reason })
@@ -43,7 +72,12 @@ export async function revokeSession(db: Db, sessionId: string, reason: string, n
 }
 
 /** Revokes every live session of a user; returns how many ended. */
-export async function revokeUserSessions(db: Db, userId: string, reason: string, nowMs: number): Promise<number> {
+export async function revokeUserSessions(
+  db: Db,
+  userId: string,
+  reason: string,
+  nowMs: number,
+): Promise<number> {
   const result = await db
     .updateTable('sessions')
     .set({ revoked_at: isoAt(nowMs), revoked_reason: reason })
