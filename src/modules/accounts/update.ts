@@ -12,7 +12,7 @@ import { isUniqueViolation } from '../../db/errors.js'
 import { recordEvent } from '../../http/authenticate.js'
 import { AppError, forbidden, invalid, notFound } from '../../http/errors.js'
 import { hasRole, type Principal } from '../../security/access.js'
-import { limitKeyForAddress } from '../../security/client-address.js'
+import { reservePasswordCheck } from '../sessions/password-check.js'
 import { isoAt } from '../../security/clock.js'
 import { revokeUserSessions } from '../sessions/store.js'
 import type { UpdateUserBodyT } from './schemas.js'
@@ -132,24 +132,18 @@ async function reauthenticate(
   row: UserRow,
   password = '',
 ): Promise<void> {
-  const client = limitKeyForAddress(request.ip)
-  const attempt = await ctx.limits.closed(() => ctx.limits.login.attempt(row.username, client))
-  if (attempt.refusal !== undefined) {
-    request.authFailure = 're-authentication throttled'
-    throw attempt.refusal
-  }
-  const reserved = attempt.reserved
-  const result = await ctx.hasher
-    .verify(row.password_hash, password)
-    .catch(async (error: unknown) => {
-      await ctx.limits.closed(() => ctx.limits.login.release(reserved))
-      throw error
-    })
+  const check = await reservePasswordCheck(
+    ctx,
+    request,
+    row.username,
+    're-authentication throttled',
+  )
+  const result = await check.run(ctx.hasher.verify(row.password_hash, password))
   if (result.ok) {
-    await ctx.limits.closed(() => ctx.limits.login.succeeded(reserved))
+    await check.succeeded()
     return
   }
-  await ctx.limits.closed(() => ctx.limits.login.failed(reserved))
+  await check.failed()
   await recordEvent(ctx, request, {
     type: 'authn_reauth_fail',
     outcome: 'failure',

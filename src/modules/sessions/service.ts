@@ -7,10 +7,10 @@ import type { FastifyRequest } from 'fastify'
 import type { AppContext } from '../../context.js'
 import { recordEvent } from '../../http/authenticate.js'
 import { AppError } from '../../http/errors.js'
-import { limitKeyForAddress } from '../../security/client-address.js'
 import { isoAt } from '../../security/clock.js'
 import { hashOpaqueToken } from '../../security/tokens.js'
 import { findUserByUsername } from '../accounts/store.js'
+import { reservePasswordCheck } from './password-check.js'
 import { createSession, insertRefresh, revokeSession } from './store.js'
 
 export interface TokenPair {
@@ -33,35 +33,22 @@ export async function login(
   username: string,
   password: string,
 ): Promise<TokenPair> {
-  const client = limitKeyForAddress(request.ip)
-  const attempt = await ctx.limits.closed(() => ctx.limits.login.attempt(username, client))
-  if (attempt.refusal !== undefined) {
-    request.authFailure = 'login throttled'
-    throw attempt.refusal
-  }
-  const reserved = attempt.reserved
+  const check = await reservePasswordCheck(ctx, request, username, 'login throttled')
   const failed = async (userId: string | null, reason: string): Promise<never> => {
-    await ctx.limits.closed(() => ctx.limits.login.failed(reserved))
+    await check.failed()
     return loginFailed(ctx, request, userId, reason)
   }
 
-  // A check the hasher refuses (503, too busy) was never made: its reservation is given back.
-  const checked = async <T>(check: Promise<T>): Promise<T> =>
-    check.catch(async (error: unknown) => {
-      await ctx.limits.closed(() => ctx.limits.login.release(reserved))
-      throw error
-    })
-
   const user = await findUserByUsername(ctx.db, username)
   if (user === undefined) {
-    await checked(ctx.hasher.verifyDummy(password))
+    await check.run(ctx.hasher.verifyDummy(password))
     return failed(null, 'unknown user')
   }
 
-  const result = await checked(ctx.hasher.verify(user.password_hash, password))
+  const result = await check.run(ctx.hasher.verify(user.password_hash, password))
   if (!result.ok) return failed(user.id, 'wrong password')
   if (user.is_active !== 1) return failed(user.id, 'inactive account')
-  await ctx.limits.closed(() => ctx.limits.login.succeeded(reserved))
+  await check.succeeded()
 
   if (result.needsRehash) {
     const rehashed = await ctx.hasher.hash(password)
